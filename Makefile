@@ -1,0 +1,50 @@
+# Harness — the two commands: `make demo` and `make test` (plus `make bench`).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+ONCE ?=
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/harness
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install demo test test-fast test-slow bench services chromium lint format
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: embedded mode on a fresh machine — SQLite, in-process worker, offline LLM.
+demo: install
+	$(PY) manage.py harness_demo --port $(PORT) $(if $(ONCE),--once,)
+
+## services: start PostgreSQL and Redis when they are not running.
+services:
+	bash .ci/services.sh
+
+## chromium: Debian's Chromium for the browser tests (never `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+## test: fast unit tests first, then real-service, crash and browser tests.
+test: install services chromium
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/ruff check .
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not slow and not bench" -q
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "slow and not bench" -q
+
+test-fast: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not slow and not bench" -q
+
+## bench: benchmarks print their figures; nothing is asserted about speed.
+bench: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m bench -q -s -p no:randomly
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

@@ -1,0 +1,220 @@
+"""Who does the work: the agent registry, organisation policies, agent runs and LLM calls."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from sessions_app.ids import run_public_id
+
+
+class ArtifactKind(models.TextChoices):
+    CODE = "code", "Code"
+    DOCS = "docs", "Documentation"
+    TESTS = "tests", "Tests"
+
+
+AGENT_TOOLS = ("list_files", "read_file", "write_file", "request_approval", "report_progress", "finish")
+
+
+class AgentDefinition(models.Model):
+    """A specialised agent and its self-description. `organization` null = built into Harness."""
+
+    organization = models.ForeignKey(
+        "sessions_app.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="agents"
+    )
+    slug = models.SlugField(max_length=60)
+    name = models.CharField(max_length=120)
+    description = models.TextField(help_text="What the agent does.")
+    when_to_use = models.TextField(help_text="When to pick it.")
+    needs = models.TextField(blank=True, default="", help_text="What it needs as input.")
+    produces = models.TextField(blank=True, default="", help_text="What it produces.")
+    capabilities = models.JSONField(default=list, blank=True)
+    restricted = models.BooleanField(default=False, help_text="Only leads and admins may choose restricted agents.")
+    default_dependencies = models.JSONField(default=list, blank=True, help_text="Agent slugs that run before it.")
+    artifact_kinds = models.JSONField(default=list, blank=True)
+    phase = models.CharField(max_length=40, default="implementation")
+    system_prompt = models.TextField()
+    tools = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization_id", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug"], condition=Q(organization__isnull=True), name="uniq_builtin_agent_slug"
+            ),
+            models.UniqueConstraint(fields=["organization", "slug"], name="uniq_org_agent_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.organization_id is None
+
+    def clean(self) -> None:
+        unknown_tools = set(self.tools or []) - set(AGENT_TOOLS)
+        if unknown_tools:
+            raise ValidationError({"tools": f"Unknown tools {sorted(unknown_tools)}; allowed: {list(AGENT_TOOLS)}."})
+        unknown_kinds = set(self.artifact_kinds or []) - set(ArtifactKind.values)
+        if unknown_kinds:
+            raise ValidationError({"artifact_kinds": f"Unknown kinds {sorted(unknown_kinds)}; allowed: {ArtifactKind.values}."})
+        if self.slug in (self.default_dependencies or []):
+            raise ValidationError({"default_dependencies": "An agent cannot depend on itself."})
+
+
+class ApprovalTrigger(models.TextChoices):
+    RESTRICTED_AGENT_WRITE = "restricted_agent_write", "Any write by a restricted agent"
+    ANY_WRITE = "any_write", "Any file write"
+    PLAN = "plan", "The plan before agents start"
+    AGENT_REQUEST = "agent_request", "When an agent asks (always on)"
+
+
+class AgentPolicy(models.Model):
+    """An organisation's rules for agents; edited by admins in the Django admin."""
+
+    organization = models.OneToOneField("sessions_app.Organization", on_delete=models.CASCADE, related_name="agent_policy")
+    disabled_agents = models.ManyToManyField(AgentDefinition, blank=True, related_name="+")
+    approval_triggers = models.JSONField(
+        default=list, blank=True, help_text=f"Which actions need a lead's approval: {ApprovalTrigger.values}"
+    )
+    max_parallel_agents = models.PositiveSmallIntegerField(default=4)
+    token_budget_per_session = models.PositiveIntegerField(default=400_000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "agent policies"
+
+    def __str__(self) -> str:
+        return f"Agent policy of {self.organization}"
+
+    def clean(self) -> None:
+        unknown = set(self.approval_triggers or []) - set(ApprovalTrigger.values)
+        if unknown:
+            raise ValidationError({"approval_triggers": f"Unknown triggers {sorted(unknown)}; allowed: {ApprovalTrigger.values}."})
+        if not 1 <= self.max_parallel_agents <= 32:
+            raise ValidationError({"max_parallel_agents": "Must be between 1 and 32."})
+
+    @classmethod
+    def default_triggers(cls) -> list[str]:
+        return [ApprovalTrigger.RESTRICTED_AGENT_WRITE]
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending (waiting on dependencies)"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+RUN_TRANSITIONS: dict[str, set[str]] = {
+    RunStatus.PENDING: {RunStatus.QUEUED, RunStatus.PAUSED, RunStatus.CANCELLED, RunStatus.FAILED},
+    RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.CANCELLED, RunStatus.QUEUED},
+    RunStatus.RUNNING: {
+        RunStatus.QUEUED,  # requeued after a lost worker
+        RunStatus.PAUSED,
+        RunStatus.AWAITING_APPROVAL,
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+    },
+    RunStatus.PAUSED: {RunStatus.PENDING, RunStatus.QUEUED, RunStatus.CANCELLED},
+    RunStatus.AWAITING_APPROVAL: {RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.PAUSED},
+    RunStatus.FAILED: {RunStatus.PENDING, RunStatus.QUEUED},  # retry
+    RunStatus.COMPLETED: set(),
+    RunStatus.CANCELLED: set(),
+}
+TERMINAL_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class FailureCategory(models.TextChoices):
+    LLM_ERROR = "llm_error", "LLM error"
+    TIMEOUT = "timeout", "Timeout"
+    VALIDATION = "validation", "Validation"
+    TOOL_ERROR = "tool_error", "Tool error"
+    CONFLICT = "conflict", "Conflict"
+    CANCELLED = "cancelled", "Cancelled"
+    BUDGET = "budget", "Token budget exhausted"
+    REJECTED = "rejected", "Approval rejected"
+
+
+class AgentRun(models.Model):
+    """One agent's work in a session: a node of the plan's DAG and a state machine on a row."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=run_public_id, editable=False)
+    session = models.ForeignKey("sessions_app.DevelopmentSession", on_delete=models.CASCADE, related_name="runs")
+    agent = models.ForeignKey(AgentDefinition, on_delete=models.PROTECT, related_name="runs")
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    position = models.PositiveSmallIntegerField(default=0)
+    phase = models.CharField(max_length=40, blank=True, default="")
+    reason = models.TextField(blank=True, default="", help_text="Why the planner chose this agent.")
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    attempt = models.PositiveIntegerField(default=0, help_text="Fencing token: bumped on every claim.")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    step = models.PositiveIntegerField(default=0)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    current_activity = models.CharField(max_length=200, blank=True, default="")
+    failure_category = models.CharField(max_length=20, choices=FailureCategory.choices, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    summary = models.TextField(blank=True, default="")
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    retries = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session_id", "position", "id"]
+        indexes = [
+            models.Index(fields=["session", "status"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.agent.slug} ({self.status})"
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in RUN_TRANSITIONS[RunStatus(self.status)]
+
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+class LLMCall(models.Model):
+    """Every request to a language model, with its tokens, latency and cost."""
+
+    session = models.ForeignKey(
+        "sessions_app.DevelopmentSession", null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls"
+    )
+    run = models.ForeignKey(AgentRun, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls")
+    purpose = models.CharField(max_length=40, help_text="selection, agent_step, vision, repair, epic_breakdown…")
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=80)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["session", "purpose"])]

@@ -1,0 +1,7 @@
+"""The `/api/v1/` tree: each app contributes its own routes."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("sessions_app.api.urls")),
+]

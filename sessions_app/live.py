@@ -1,0 +1,53 @@
+"""Publishing to a session's Channels group.
+
+The Redis layer can be called from any thread. The in-memory layer lives on the server's event
+loop, and a `group_send` from another thread (the embedded worker) is not seen until that loop
+wakes up for another reason (~9.5 s measured), so when the server has registered its loop we
+hand the coroutine to it instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def group_name(session_public_id: str) -> str:
+    return f"session.{session_public_id}"
+
+
+def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def publish(session_public_id: str, payload: dict[str, Any]) -> None:
+    """Best effort: live delivery may drop (clients resync from the log); it never raises."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "session.event", "event": payload}
+    group = group_name(session_public_id)
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running() and not _running_in(loop):
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:  # noqa: BLE001 - the log is the source of truth; a lost publish is resynced
+        logger.warning("live publish to %s failed", group, exc_info=True)
+
+
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
