@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -64,7 +63,9 @@ class AgentDefinition(models.Model):
             raise ValidationError({"tools": f"Unknown tools {sorted(unknown_tools)}; allowed: {list(AGENT_TOOLS)}."})
         unknown_kinds = set(self.artifact_kinds or []) - set(ArtifactKind.values)
         if unknown_kinds:
-            raise ValidationError({"artifact_kinds": f"Unknown kinds {sorted(unknown_kinds)}; allowed: {ArtifactKind.values}."})
+            raise ValidationError(
+                {"artifact_kinds": f"Unknown kinds {sorted(unknown_kinds)}; allowed: {ArtifactKind.values}."}
+            )
         if self.slug in (self.default_dependencies or []):
             raise ValidationError({"default_dependencies": "An agent cannot depend on itself."})
 
@@ -79,7 +80,9 @@ class ApprovalTrigger(models.TextChoices):
 class AgentPolicy(models.Model):
     """An organisation's rules for agents; edited by admins in the Django admin."""
 
-    organization = models.OneToOneField("sessions_app.Organization", on_delete=models.CASCADE, related_name="agent_policy")
+    organization = models.OneToOneField(
+        "sessions_app.Organization", on_delete=models.CASCADE, related_name="agent_policy"
+    )
     disabled_agents = models.ManyToManyField(AgentDefinition, blank=True, related_name="+")
     approval_triggers = models.JSONField(
         default=list, blank=True, help_text=f"Which actions need a lead's approval: {ApprovalTrigger.values}"
@@ -97,7 +100,9 @@ class AgentPolicy(models.Model):
     def clean(self) -> None:
         unknown = set(self.approval_triggers or []) - set(ApprovalTrigger.values)
         if unknown:
-            raise ValidationError({"approval_triggers": f"Unknown triggers {sorted(unknown)}; allowed: {ApprovalTrigger.values}."})
+            raise ValidationError(
+                {"approval_triggers": f"Unknown triggers {sorted(unknown)}; allowed: {ApprovalTrigger.values}."}
+            )
         if not 1 <= self.max_parallel_agents <= 32:
             raise ValidationError({"max_parallel_agents": "Must be between 1 and 32."})
 
@@ -161,6 +166,8 @@ class AgentRun(models.Model):
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
     attempt = models.PositiveIntegerField(default=0, help_text="Fencing token: bumped on every claim.")
     task_id = models.CharField(max_length=64, blank=True, default="")
+    #: "pause" when someone paused the run while a worker was mid-step: the worker stops at the boundary.
+    control_request = models.CharField(max_length=10, blank=True, default="")
     step = models.PositiveIntegerField(default=0)
     checkpoint = models.JSONField(default=dict, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -218,3 +225,6 @@ class LLMCall(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["session", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.provider}/{self.model} ({self.input_tokens}+{self.output_tokens} tokens)"

@@ -4,4 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("sessions_app.api.urls")),
+    path("", include("agents_app.api.urls")),
+    path("", include("artifacts_app.api.urls")),
 ]

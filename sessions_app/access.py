@@ -60,7 +60,9 @@ def require_role(user: User, organization: Organization, at_least: str, *, doing
     return role
 
 
-def sessions_visible_to(user: User, queryset: QuerySet[DevelopmentSession] | None = None) -> QuerySet[DevelopmentSession]:
+def sessions_visible_to(
+    user: User, queryset: QuerySet[DevelopmentSession] | None = None
+) -> QuerySet[DevelopmentSession]:
     """Sessions of the caller's organisations plus those shared with them through guardian."""
     queryset = queryset if queryset is not None else DevelopmentSession.objects.all()
     if not user.is_authenticated or not user.is_active:

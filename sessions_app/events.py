@@ -54,6 +54,11 @@ def event_payload(event: SessionEvent, *, session_public_id: str, run_public_id:
     }
 
 
+def session_lock_row(session_id: int) -> None:
+    """Take the session row lock first: every writer locks session → run → artifact, never the reverse."""
+    DevelopmentSession.objects.select_for_update().filter(pk=session_id).values_list("pk", flat=True).first()
+
+
 def event_record(
     *,
     session: DevelopmentSession,
@@ -70,9 +75,7 @@ def event_record(
     """
     with transaction.atomic():
         last_seq = (
-            DevelopmentSession.objects.select_for_update()
-            .values_list("last_event_seq", flat=True)
-            .get(pk=session.pk)
+            DevelopmentSession.objects.select_for_update().values_list("last_event_seq", flat=True).get(pk=session.pk)
         )
         seq = last_seq + 1
         DevelopmentSession.objects.filter(pk=session.pk).update(last_event_seq=seq)
@@ -89,7 +92,9 @@ def event_record(
             at=timezone.now(),
         )
         session.last_event_seq = seq
-        payload = event_payload(event, session_public_id=session.public_id, run_public_id=run.public_id if run else None)
+        payload = event_payload(
+            event, session_public_id=session.public_id, run_public_id=run.public_id if run else None
+        )
         transaction.on_commit(lambda: live.publish(session.public_id, payload))
     return event
 

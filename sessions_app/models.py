@@ -80,8 +80,18 @@ class SessionStatus(models.TextChoices):
 
 
 SESSION_TRANSITIONS: dict[str, set[str]] = {
-    SessionStatus.CREATED: {SessionStatus.PLANNING, SessionStatus.PAUSED, SessionStatus.CANCELLED, SessionStatus.FAILED},
-    SessionStatus.PLANNING: {SessionStatus.RUNNING, SessionStatus.PAUSED, SessionStatus.CANCELLED, SessionStatus.FAILED},
+    SessionStatus.CREATED: {
+        SessionStatus.PLANNING,
+        SessionStatus.PAUSED,
+        SessionStatus.CANCELLED,
+        SessionStatus.FAILED,
+    },
+    SessionStatus.PLANNING: {
+        SessionStatus.RUNNING,
+        SessionStatus.PAUSED,
+        SessionStatus.CANCELLED,
+        SessionStatus.FAILED,
+    },
     SessionStatus.RUNNING: {
         SessionStatus.PAUSED,
         SessionStatus.COMPLETED,
@@ -89,7 +99,7 @@ SESSION_TRANSITIONS: dict[str, set[str]] = {
         SessionStatus.CANCELLED,
     },
     SessionStatus.PAUSED: {SessionStatus.PLANNING, SessionStatus.RUNNING, SessionStatus.CANCELLED},
-    SessionStatus.FAILED: {SessionStatus.RUNNING},  # retry
+    SessionStatus.FAILED: {SessionStatus.RUNNING, SessionStatus.CANCELLED},  # retry, or give up
     SessionStatus.COMPLETED: set(),
     SessionStatus.CANCELLED: set(),
 }
@@ -188,9 +198,7 @@ class Requirement(models.Model):
     source_screenshot = models.ForeignKey(
         "Screenshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived_requirements"
     )
-    refines = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="refinements"
-    )
+    refines = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="refinements")
     status = models.CharField(max_length=10, choices=RequirementStatus.choices, default=RequirementStatus.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -223,12 +231,12 @@ class Screenshot(models.Model):
     class Meta:
         ordering = ["session_id", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.original_name or self.sha256[:12]} ({self.width}×{self.height})"
+
     @property
     def extension(self) -> str:
         return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.content_type, "bin")
-
-    def __str__(self) -> str:
-        return f"{self.original_name or self.sha256[:12]} ({self.width}×{self.height})"
 
 
 class ActorKind(models.TextChoices):
@@ -252,6 +260,9 @@ class ConversationMessage(models.Model):
 
     class Meta:
         ordering = ["session_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.author_kind}: {self.text[:60]}"
 
 
 class SessionEvent(models.Model):
@@ -286,7 +297,9 @@ class FeedbackStatus(models.TextChoices):
 
 class Feedback(models.Model):
     session = models.ForeignKey(DevelopmentSession, on_delete=models.CASCADE, related_name="feedback")
-    run = models.ForeignKey("agents_app.AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="feedback")
+    run = models.ForeignKey(
+        "agents_app.AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     text = models.TextField()
     status = models.CharField(max_length=10, choices=FeedbackStatus.choices, default=FeedbackStatus.PENDING)
@@ -300,6 +313,9 @@ class Feedback(models.Model):
         ordering = ["session_id", "id"]
         indexes = [models.Index(fields=["session", "status"])]
 
+    def __str__(self) -> str:
+        return f"feedback {self.pk} ({self.status}): {self.text[:60]}"
+
 
 class ApprovalStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -310,7 +326,9 @@ class ApprovalStatus(models.TextChoices):
 class ApprovalRequest(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=approval_public_id, editable=False)
     session = models.ForeignKey(DevelopmentSession, on_delete=models.CASCADE, related_name="approvals")
-    run = models.ForeignKey("agents_app.AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="approvals")
+    run = models.ForeignKey(
+        "agents_app.AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="approvals"
+    )
     action = models.CharField(max_length=60, help_text="What needs a decision, e.g. write_file.")
     summary = models.TextField()
     details = models.JSONField(default=dict, blank=True)
@@ -326,11 +344,11 @@ class ApprovalRequest(models.Model):
         ordering = ["session_id", "id"]
         indexes = [models.Index(fields=["session", "status"])]
 
-    def is_pending(self) -> bool:
-        return self.status == ApprovalStatus.PENDING
-
     def __str__(self) -> str:
         return f"{self.public_id} {self.action} ({self.status})"
+
+    def is_pending(self) -> bool:
+        return self.status == ApprovalStatus.PENDING
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -347,7 +365,9 @@ class AuditEntry(models.Model):
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
     )
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
@@ -364,6 +384,9 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
         indexes = [models.Index(fields=["organization", "-at"])]
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target_repr}"
+
     def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         if self.pk is not None:
             raise ValidationError("The audit trail is append-only.")
@@ -371,9 +394,6 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003
         raise ValidationError("The audit trail is append-only.")
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target_repr}"
 
 
 __all__ = [

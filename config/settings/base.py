@@ -132,9 +132,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("HARNESS_TASK_TIME_LIMIT", 900)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("HARNESS_TASK_SOFT_TIME_LIMIT", 840)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": 3600} if REDIS_URL else {"polling_interval": 0.005}
-)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if REDIS_URL else {"polling_interval": 0.005}
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
@@ -193,3 +191,6 @@ LOGGING = {
         "celery": {"level": "WARNING"},
     },
 }
+HARNESS_AGENT_MAX_STEPS = env_int("HARNESS_AGENT_MAX_STEPS", 60)
+# Simulated model latency for the offline provider (seconds per step): demos and crash tests.
+HARNESS_OFFLINE_STEP_SECONDS = float(env_str("HARNESS_OFFLINE_STEP_SECONDS", "0") or 0)

@@ -1,0 +1,76 @@
+"""Agents and run control API: parse, call one service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents_app.api.serializers import AgentListInput, AgentOutput
+from agents_app.selectors import agent_availability, run_get
+from agents_app.services import approvals, control
+from sessions_app.access import organization_for
+from sessions_app.api.base import SessionScopedView, parse
+from sessions_app.api.serializers import ApprovalDecideInput, ApprovalOutput, RunOutput
+from sessions_app.api.views import session_detail_response
+from sessions_app.selectors import approval_get
+
+
+class AgentListView(APIView):
+    @extend_schema(parameters=[AgentListInput], responses=AgentOutput(many=True))
+    def get(self, request: Request) -> Response:
+        data = parse(AgentListInput, request.query_params)
+        organization, role = organization_for(request.user, data["organization"])
+        availability = agent_availability(organization=organization, role=role)
+        return Response(AgentOutput(availability.usable, many=True).data)
+
+
+def session_action(service: Callable) -> type[SessionScopedView]:
+    """POST sessions/{id}/<action>/ → service(user=, session=) → the session detail."""
+
+    class SessionActionView(SessionScopedView):
+        @extend_schema(request=None, responses={200: dict})
+        def post(self, request: Request, session_id: str) -> Response:
+            service(user=request.user, session=self.get_session(request, session_id))
+            return session_detail_response(request, session_id)
+
+    SessionActionView.__name__ = f"Session{service.__name__.title().replace('_', '')}View"
+    return SessionActionView
+
+
+def run_action(service: Callable) -> type[SessionScopedView]:
+    """POST sessions/{id}/runs/{run}/<action>/ → service(user=, run=) → the run."""
+
+    class RunActionView(SessionScopedView):
+        @extend_schema(request=None, responses={200: RunOutput})
+        def post(self, request: Request, session_id: str, run_id: str) -> Response:
+            run = run_get(session=self.get_session(request, session_id), public_id=run_id)
+            service(user=request.user, run=run)
+            return Response(RunOutput(run_get(session=run.session, public_id=run_id)).data)
+
+    RunActionView.__name__ = f"Run{service.__name__.title().replace('_', '')}View"
+    return RunActionView
+
+
+SessionPauseView = session_action(control.session_pause)
+SessionResumeView = session_action(control.session_resume)
+SessionCancelView = session_action(control.session_cancel)
+SessionRetryView = session_action(control.session_retry)
+RunPauseView = run_action(control.run_pause)
+RunResumeView = run_action(control.run_resume)
+RunCancelView = run_action(control.run_cancel)
+RunRetryView = run_action(control.run_retry)
+
+
+class ApprovalDecideView(APIView):
+    @extend_schema(request=ApprovalDecideInput, responses={200: ApprovalOutput})
+    def post(self, request: Request, approval_id: str) -> Response:
+        data = parse(ApprovalDecideInput, request.data)
+        approval = approval_get(user=request.user, public_id=approval_id)
+        approval = approvals.approval_decide(
+            user=request.user, approval=approval, decision=data["decision"], comment=data["comment"]
+        )
+        return Response(ApprovalOutput(approval_get(user=request.user, public_id=approval.public_id)).data)

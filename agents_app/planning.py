@@ -1,0 +1,193 @@
+"""From a created session to a running plan: analyse screenshots, select agents, write the DAG.
+
+The slow parts (vision and selection calls) run outside any transaction; the plan is written in
+one transaction under the session lock, only if no plan exists yet — so a duplicate or restarted
+planning task does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents_app import scheduler, selection, vision
+from agents_app.knowledge import combination_history, knowledge_snippets
+from agents_app.llm import get_provider
+from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
+from agents_app.models import AgentRun
+from agents_app.selectors import agent_availability
+from sessions_app.access import role_in
+from sessions_app.events import Actor, event_record
+from sessions_app.models import (
+    DevelopmentSession,
+    Requirement,
+    RequirementSource,
+    RequirementStatus,
+    Screenshot,
+    SessionStatus,
+)
+from sessions_app.services.sessions import session_lock, session_transition
+
+logger = logging.getLogger(__name__)
+MAX_AGENTS = 8
+
+
+def plan_session(session_id: int) -> str:
+    with transaction.atomic():
+        session = DevelopmentSession.objects.select_for_update().get(pk=session_id)
+        if session.plan:
+            pass
+        elif session.status == SessionStatus.CREATED:
+            session_transition(
+                session=session, to=SessionStatus.PLANNING, actor=Actor.system(), event_type="session.planning"
+            )
+        elif session.status != SessionStatus.PLANNING:
+            return f"not planning a {session.status} session"
+    if session.plan:
+        scheduler.advance(session_id)
+        return "already planned"
+
+    provider = get_provider()
+    analyse_screenshots(session, provider)
+    session.refresh_from_db()
+    chosen = choose(session, provider)
+    return write_plan(session_id, chosen)
+
+
+def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider) -> None:
+    for screenshot in session.screenshots.filter(analysed_at__isnull=True).order_by("id"):
+        with screenshot.image.open("rb") as handle:
+            data = handle.read()
+        request = LLMRequest(
+            system=vision.VISION_SYSTEM_PROMPT,
+            messages=[
+                {
+                    "role": "user",
+                    "content": vision.vision_request_content(
+                        data, screenshot.content_type, name=screenshot.original_name
+                    ),
+                }
+            ],
+            context=CallContext(purpose="vision", session_id=session.pk),
+        )
+        try:
+            analysis, _ = provider.complete_json(
+                request,
+                schema=vision.VISUAL_CONTEXT_SCHEMA,
+                offline_answer=lambda d=data: vision.analyse_image_offline(d),
+            )
+        except LLMError as exc:
+            analysis = vision.analyse_image_offline(data)
+            analysis.setdefault("notes", []).append(f"model analysis failed ({exc}); offline analysis used")
+        _save_analysis(session.pk, screenshot.pk, analysis)
+
+
+@transaction.atomic
+def _save_analysis(session_id: int, screenshot_id: int, analysis: dict) -> None:
+    session = session_lock(DevelopmentSession(pk=session_id))
+    screenshot = Screenshot.objects.select_for_update().get(pk=screenshot_id)
+    if screenshot.analysed_at is not None:
+        return
+    screenshot.analysis, screenshot.analysed_at = analysis, timezone.now()
+    screenshot.save(update_fields=["analysis", "analysed_at"])
+    contexts = [s.analysis for s in session.screenshots.exclude(analysed_at__isnull=True).order_by("id")]
+    session.visual_context = vision.merge_visual_contexts(contexts)
+    session.save(update_fields=["visual_context", "updated_at"])
+    event_record(
+        session=session,
+        type="screenshot.analysed",
+        actor=Actor.system(),
+        data={
+            "screenshot": screenshot.pk,
+            "name": screenshot.original_name,
+            "source": analysis.get("source"),
+            "analysis": analysis,
+        },
+    )
+    existing = set(session.requirements.values_list("text", flat=True))
+    for text in vision.requirements_from_visual_context(analysis):
+        if text in existing:
+            continue
+        requirement = Requirement.objects.create(
+            session=session, text=text, source=RequirementSource.SCREENSHOT, source_screenshot=screenshot
+        )
+        event_record(
+            session=session,
+            type="requirement.added",
+            actor=Actor.system(),
+            data={"requirement_id": requirement.pk, "text": text, "source": "screenshot", "screenshot": screenshot.pk},
+        )
+
+
+def choose(session: DevelopmentSession, provider: LLMProvider) -> selection.Selection:
+    role = role_in(session.created_by, session.organization_id)
+    availability = agent_availability(organization=session.organization, role=role)
+    data = selection.SelectionInput(
+        intent=session.intent,
+        requirements=list(
+            session.requirements.filter(status=RequirementStatus.ACTIVE).order_by("id").values_list("text", flat=True)
+        ),
+        visual_context=session.visual_context or {},
+        task_type=session.task_type,
+        strategy=session.execution_strategy,
+        candidates=availability.usable,
+        refused=availability.refused,
+        explicit=list(session.requested_agents),
+        chosen_by=session.created_by.get_username(),
+        max_agents=min(MAX_AGENTS, max(1, len(availability.usable))),
+        knowledge=knowledge_snippets(session),
+        history=combination_history(session),
+        session_id=session.pk,
+    )
+    return selection.select_agents(provider, data)
+
+
+def write_plan(session_id: int, chosen: selection.Selection) -> str:
+    edges = selection.shape(chosen)
+    rank = {a.slug: i for i, (a, _) in enumerate(chosen.chosen)}
+    order = selection.topological_order(edges, rank) or [a.slug for a, _ in chosen.chosen]
+    agents = {a.slug: (a, reason) for a, reason in chosen.chosen}
+    with transaction.atomic():
+        session = DevelopmentSession.objects.select_for_update().get(pk=session_id)
+        if session.plan:
+            return "already planned"
+        if session.status not in (SessionStatus.PLANNING, SessionStatus.PAUSED):
+            return f"session became {session.status} while planning"
+        runs: dict[str, AgentRun] = {}
+        for position, slug in enumerate(order):
+            agent, reason = agents[slug]
+            runs[slug] = AgentRun.objects.create(
+                session=session, agent=agent, position=position, phase=agent.phase, reason=reason
+            )
+        for slug, parents in edges.items():
+            runs[slug].depends_on.set([runs[p] for p in parents])
+        session.plan = {
+            "strategy": chosen.strategy,
+            "source": chosen.source,
+            "agents": [
+                {
+                    "slug": slug,
+                    "name": agents[slug][0].name,
+                    "run": runs[slug].public_id,
+                    "reason": agents[slug][1],
+                    "phase": agents[slug][0].phase,
+                    "restricted": agents[slug][0].restricted,
+                    "depends_on": edges.get(slug, []),
+                }
+                for slug in order
+            ],
+            "edges": [[parent, slug] for slug in order for parent in edges.get(slug, [])],
+            "phases": selection.phases_of([agents[s][0] for s in order]),
+            "dropped": chosen.dropped,
+            "ranking": chosen.ranking[:12],
+        }
+        session.save(update_fields=["plan", "updated_at"])
+        event_record(session=session, type="session.plan_ready", actor=Actor.system(), data=session.plan)
+        if session.status == SessionStatus.PLANNING:
+            session_transition(
+                session=session, to=SessionStatus.RUNNING, actor=Actor.system(), event_type="session.started"
+            )
+    scheduler.advance(session_id)
+    return "planned"

@@ -1,0 +1,1 @@
+"""Engine writes: starting sessions, controlling runs, approvals, policies — one transaction each."""

@@ -1,0 +1,27 @@
+"""Celery tasks: each takes an id, and the body is a call into the engine (STYLE #10)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from agents_app import planning, reaper, runtime, scheduler
+
+
+@shared_task(name="agents_app.tasks.plan_session", acks_late=True)
+def plan_session(session_id: int) -> str:
+    return planning.plan_session(session_id)
+
+
+@shared_task(name="agents_app.tasks.run_agent", bind=True, acks_late=True)
+def run_agent(self, run_id: int) -> str:  # noqa: ANN001
+    return runtime.execute(run_id, task_id=self.request.id)
+
+
+@shared_task(name="agents_app.tasks.advance_session")
+def advance_session(session_id: int) -> None:
+    scheduler.advance(session_id)
+
+
+@shared_task(name="agents_app.tasks.requeue_stale_runs")
+def requeue_stale_runs() -> int:
+    return reaper.requeue_stale_runs()

@@ -1,0 +1,176 @@
+"""Carrying out one step's tool calls inside the step's (fenced) transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from agents_app.llm.base import ToolCall
+from agents_app.models import AgentPolicy, AgentRun, ApprovalTrigger, RunStatus
+from agents_app.services.approvals import approval_request
+from artifacts_app.selectors import latest_contents
+from artifacts_app.services import artifact_write
+from sessions_app.errors import DomainError
+from sessions_app.events import Actor, event_record
+
+
+@dataclass
+class StepOutcome:
+    tool_results: list[dict] = field(default_factory=list)
+    finished: bool = False
+    parked: bool = False  # waiting for an approval
+
+
+def needs_approval(run: AgentRun, policy: AgentPolicy) -> bool:
+    triggers = set(policy.approval_triggers or AgentPolicy.default_triggers())
+    if ApprovalTrigger.ANY_WRITE in triggers:
+        return True
+    return ApprovalTrigger.RESTRICTED_AGENT_WRITE in triggers and run.agent.restricted
+
+
+class Toolbox:
+    """Runs tool calls for one agent step. `checkpoint` is mutated (seen versions, pending approval)."""
+
+    def __init__(self, run: AgentRun, checkpoint: dict, policy: AgentPolicy, step: int) -> None:
+        self.run, self.checkpoint, self.policy, self.step = run, checkpoint, policy, step
+        self.actor = Actor.for_agent(run.agent.slug, run.agent.name)
+        self.allowed = set(run.agent.tools) | {"finish", "report_progress"}
+
+    def run_calls(self, calls: list[ToolCall]) -> StepOutcome:
+        outcome = StepOutcome()
+        for call in calls:
+            if outcome.parked or outcome.finished:
+                outcome.tool_results.append(_result(call.id, "not run: an earlier call in this step must settle first"))
+                continue
+            result = self._one(call, outcome)
+            if result is not None:  # a parked call gets its result when the lead decides
+                outcome.tool_results.append(result)
+        return outcome
+
+    def _one(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
+        if call.name not in self.allowed:
+            return _result(call.id, f"error: tool {call.name!r} is not available to {self.run.agent.slug}", True)
+        handler = getattr(self, f"_tool_{call.name}", None)
+        if handler is None:
+            return _result(call.id, f"error: unknown tool {call.name!r}", True)
+        try:
+            return handler(call, outcome)
+        except DomainError as exc:
+            return _result(call.id, f"error: {exc.detail}", True)
+        except (KeyError, TypeError, ValueError) as exc:
+            return _result(call.id, f"error: bad arguments for {call.name}: {exc}", True)
+
+    def _tool_list_files(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        files = latest_contents(session=self.run.session)
+        listing = "\n".join(f"{path} (v{number})" for path, (number, _) in sorted(files.items())) or "(empty)"
+        return _result(call.id, listing)
+
+    def _tool_read_file(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        path = str(call.input["path"])
+        files = latest_contents(session=self.run.session)
+        if path not in files:
+            return _result(call.id, f"error: {path} does not exist", True)
+        number, content = files[path]
+        self.checkpoint.setdefault("seen", {})[path] = number
+        return _result(call.id, content)
+
+    def _tool_write_file(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
+        path, content = str(call.input["path"]), str(call.input["content"])
+        if needs_approval(self.run, self.policy) and not self._approved(call):
+            self._park(
+                call,
+                outcome,
+                action="write_file",
+                summary=f"{self.run.agent.name} wants to write {path}",
+                details={"path": path, "content": content},
+            )
+            return None
+        return self._write(call.id, path, content, call.input.get("kind"))
+
+    def _write(self, call_id: str, path: str, content: str, kind: str | None) -> dict:
+        seen = self.checkpoint.setdefault("seen", {})
+        result = artifact_write(
+            session=self.run.session,
+            path=path,
+            content=content,
+            actor=self.actor,
+            base_number=seen.get(path, 0),
+            kind=kind,
+            author_run=self.run,
+            author_step=self.step,
+        )
+        seen[result.artifact.path] = result.latest_number
+        if result.outcome == "conflict":
+            current = latest_contents(session=self.run.session).get(result.artifact.path, (0, ""))[1]
+            return _result(
+                call_id,
+                f"error: conflict — {result.artifact.path} was changed by someone else (now v{result.latest_number}) "
+                f"since you last saw it. Its current content follows; merge your change and write again.\n{current}",
+                True,
+            )
+        return _result(call_id, f"ok: {result.artifact.path} is now v{result.latest_number} ({result.outcome})")
+
+    def _tool_request_approval(self, call: ToolCall, outcome: StepOutcome) -> None:
+        self._park(call, outcome, action=str(call.input["action"])[:60], summary=str(call.input["summary"]), details={})
+
+    def _tool_report_progress(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        percent = max(0, min(100, int(call.input.get("percent", 0))))
+        message = str(call.input.get("message", ""))[:200]
+        self.run.progress, self.run.current_activity = max(self.run.progress, percent), message
+        event_record(
+            session=self.run.session,
+            type="agent.progress",
+            actor=self.actor,
+            run=self.run,
+            data={"agent": self.run.agent.slug, "progress": self.run.progress, "message": message, "step": self.step},
+        )
+        return _result(call.id, "ok")
+
+    def _tool_finish(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        self.run.summary = str(call.input.get("summary", ""))[:4000]
+        self.run.status, self.run.progress, self.run.finished_at = RunStatus.COMPLETED, 100, timezone.now()
+        self.run.current_activity = "done"
+        outcome.finished = True
+        return _result(call.id, "ok: finished")
+
+    # -- approvals -----------------------------------------------------------------------------
+
+    def _approved(self, call: ToolCall) -> bool:
+        """True when this exact call was parked before and a lead approved it."""
+        decided = self.checkpoint.get("decided") or {}
+        return decided.get(call.id) == "approved"
+
+    def _park(
+        self, call: ToolCall, outcome: StepOutcome, *, action: str, summary: str, details: dict[str, Any]
+    ) -> None:
+        approval = approval_request(run=self.run, action=action, summary=summary, details=details, actor=self.actor)
+        self.checkpoint["pending"] = {
+            "approval": approval.public_id,
+            "tool_use_id": call.id,
+            "tool": call.name,
+            "input": call.input,
+        }
+        outcome.parked = True
+
+    def settle_pending(self, decision: str, comment: str) -> dict:
+        """After a decision: carry out (or refuse) the parked call and give the agent its result."""
+        pending = self.checkpoint.pop("pending")
+        self.checkpoint.setdefault("decided", {})[pending["tool_use_id"]] = decision
+        note = f" Comment: {comment}" if comment else ""
+        if decision != "approved":
+            return _result(pending["tool_use_id"], f"rejected by a lead.{note} Do not do this; adapt your plan.", True)
+        if pending["tool"] == "write_file":
+            data = pending["input"]
+            result = self._write(pending["tool_use_id"], str(data["path"]), str(data["content"]), data.get("kind"))
+            result["content"] = f"approved.{note} " + result["content"]
+            return result
+        return _result(pending["tool_use_id"], f"approved.{note} Go ahead.")
+
+
+def _result(tool_use_id: str, text: str, is_error: bool = False) -> dict:
+    block = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
+    if is_error:
+        block["is_error"] = True
+    return block

@@ -1,0 +1,67 @@
+"""The tools an agent may call, as the LLM sees them."""
+
+from __future__ import annotations
+
+from agents_app.llm.base import ToolSpec
+
+TOOL_SPECS: dict[str, ToolSpec] = {
+    "list_files": ToolSpec(
+        name="list_files",
+        description="List the files in the session workspace with their latest version numbers.",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    ),
+    "read_file": ToolSpec(
+        name="read_file",
+        description="Read the latest version of a file in the session workspace.",
+        input_schema={
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "Relative path, e.g. app/models.py"}},
+            "required": ["path"],
+        },
+    ),
+    "write_file": ToolSpec(
+        name="write_file",
+        description=(
+            "Create or replace a file in the session workspace (a new version). If another agent changed the "
+            "file since you last read it, the write is refused with the current content: merge and write again."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "content": {"type": "string"},
+                "kind": {"type": "string", "enum": ["code", "docs", "tests"]},
+            },
+            "required": ["path", "content"],
+        },
+    ),
+    "request_approval": ToolSpec(
+        name="request_approval",
+        description="Ask a lead to approve a decision before you act on it. You resume when they decide.",
+        input_schema={
+            "type": "object",
+            "properties": {"action": {"type": "string"}, "summary": {"type": "string"}},
+            "required": ["action", "summary"],
+        },
+    ),
+    "report_progress": ToolSpec(
+        name="report_progress",
+        description="Tell the team how far you are (0-100) and what you are doing.",
+        input_schema={
+            "type": "object",
+            "properties": {"percent": {"type": "integer", "minimum": 0, "maximum": 100}, "message": {"type": "string"}},
+            "required": ["percent", "message"],
+        },
+    ),
+    "finish": ToolSpec(
+        name="finish",
+        description="Finish your work with a short summary of what you produced.",
+        input_schema={"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
+    ),
+}
+
+
+def tools_for(names: list[str]) -> list[ToolSpec]:
+    """The agent's tools in a stable order (a stable prefix keeps the prompt cache warm); finish always."""
+    allowed = [name for name in TOOL_SPECS if name in set(names) | {"finish", "report_progress"}]
+    return [TOOL_SPECS[name] for name in allowed]

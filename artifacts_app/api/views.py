@@ -1,0 +1,64 @@
+"""Artifacts API: files, versions with diffs, a person's edit, and the session's zip export."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from artifacts_app.api import serializers as s
+from artifacts_app.selectors import artifact_get, artifact_list, latest_contents, version_list
+from artifacts_app.services import artifact_edit
+from sessions_app.api.base import SessionScopedView, parse
+
+
+class SessionArtifactListView(SessionScopedView):
+    @extend_schema(responses=s.ArtifactOutput(many=True))
+    def get(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        return Response(s.ArtifactOutput(artifact_list(session=session), many=True).data)
+
+
+class ArtifactDetailView(APIView):
+    @extend_schema(responses=s.ArtifactDetailOutput)
+    def get(self, request: Request, artifact_id: str) -> Response:
+        artifact = artifact_get(user=request.user, public_id=artifact_id)
+        artifact.latest = artifact.versions.order_by("-number").first()
+        return Response(s.ArtifactDetailOutput(artifact).data)
+
+    @extend_schema(request=s.ArtifactEditInput, responses={201: s.VersionWithContentOutput})
+    def put(self, request: Request, artifact_id: str) -> Response:
+        artifact = artifact_get(user=request.user, public_id=artifact_id)
+        data = parse(s.ArtifactEditInput, request.data)
+        version = artifact_edit(
+            user=request.user, artifact=artifact, content=data["content"], base_number=data["base_version"]
+        )
+        return Response(s.VersionWithContentOutput(version).data, status=status.HTTP_201_CREATED)
+
+
+class ArtifactVersionListView(APIView):
+    @extend_schema(responses=s.VersionWithContentOutput(many=True))
+    def get(self, request: Request, artifact_id: str) -> Response:
+        artifact = artifact_get(user=request.user, public_id=artifact_id)
+        return Response(s.VersionWithContentOutput(version_list(artifact=artifact), many=True).data)
+
+
+class SessionExportView(SessionScopedView):
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(description="The files at their latest versions")}
+    )
+    def get(self, request: Request, session_id: str) -> HttpResponse:
+        session = self.get_session(request, session_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, (_number, content) in sorted(latest_contents(session=session).items()):
+                archive.writestr(f"{session.public_id}/{path}", content)
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{session.public_id}.zip"'
+        return response

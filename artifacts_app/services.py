@@ -1,0 +1,187 @@
+"""Writing files: every write is a new version with a diff; concurrent writers never overwrite silently."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from agents_app.models import ArtifactKind
+from artifacts_app.models import Artifact, ArtifactVersion
+from sessions_app.access import require_session_access
+from sessions_app.errors import Conflict, InvalidInput
+from sessions_app.events import Actor, event_record, session_lock_row
+from sessions_app.models import DevelopmentSession
+
+MAX_CONTENT_BYTES = 512 * 1024
+LANGUAGES = {
+    ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx", ".html": "html",
+    ".css": "css", ".md": "markdown", ".json": "json", ".yml": "yaml", ".yaml": "yaml", ".sql": "sql",
+    ".sh": "bash", ".toml": "toml", ".txt": "text", ".go": "go", ".rs": "rust", ".java": "java",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    artifact: Artifact
+    version: ArtifactVersion | None
+    #: "created", "updated", "unchanged" or "conflict"
+    outcome: str
+    latest_number: int
+
+
+def normalise_path(path: str) -> str:
+    raw = (path or "").strip().replace("\\", "/")
+    clean = posixpath.normpath(raw) if raw else ""
+    if not clean or clean in {".", ".."} or clean.startswith(("/", "../")) or "\x00" in clean or len(clean) > 400:
+        raise InvalidInput(
+            f"Path {path!r} is not a relative path inside the session workspace.",
+            errors={"path": ["Use a relative path such as app/models.py."]},
+        )
+    return clean
+
+
+def kind_for(path: str) -> str:
+    name = posixpath.basename(path)
+    if path.startswith("tests/") or name.startswith("test_") or ".test." in name or ".spec." in name:
+        return ArtifactKind.TESTS
+    if path.endswith((".md", ".rst", ".txt")) or path.startswith("docs/"):
+        return ArtifactKind.DOCS
+    return ArtifactKind.CODE
+
+
+def language_for(path: str) -> str:
+    if posixpath.basename(path) == "Dockerfile":
+        return "docker"
+    return LANGUAGES.get(posixpath.splitext(path)[1].lower(), "")
+
+
+@transaction.atomic
+def artifact_write(
+    *,
+    session: DevelopmentSession,
+    path: str,
+    content: str,
+    actor: Actor,
+    base_number: int | None,
+    kind: str | None = None,
+    author_run: Any | None = None,
+    author_step: int | None = None,
+) -> WriteResult:
+    """Write a new version of `path` if the writer has seen the latest one.
+
+    `base_number` is the version the writer last saw (0 or None for "I believe it is new"). When
+    someone else has written a newer version since, nothing is overwritten: an `artifact.conflict`
+    event is recorded and the outcome is "conflict", so the writer can read, merge and write again.
+    """
+    path = normalise_path(path)
+    if len(content.encode()) > MAX_CONTENT_BYTES:
+        raise InvalidInput(f"{path} is larger than {MAX_CONTENT_BYTES // 1024} KB.", errors={"content": ["Too large."]})
+    if kind is not None and kind not in ArtifactKind.values:
+        kind = None
+    session_lock_row(session.pk)
+    artifact, created = Artifact.objects.select_for_update().get_or_create(
+        session=session,
+        path=path,
+        defaults={"kind": kind or kind_for(path), "language": language_for(path)},
+    )
+    latest = artifact.versions.order_by("-number").first() if not created else None
+    latest_number = latest.number if latest else 0
+    if latest_number > (base_number or 0) and not _same_writer(latest, author_run, actor):
+        event_record(
+            session=session,
+            type="artifact.conflict",
+            actor=actor,
+            run=author_run,
+            data={
+                "artifact": artifact.public_id,
+                "path": path,
+                "base_version": base_number or 0,
+                "latest_version": latest_number,
+                "latest_author": _author_name(latest),
+            },
+        )
+        return WriteResult(artifact=artifact, version=None, outcome="conflict", latest_number=latest_number)
+    if latest is not None and latest.content == content:
+        return WriteResult(artifact=artifact, version=latest, outcome="unchanged", latest_number=latest_number)
+
+    diff = _diff(path, latest.content if latest else "", content)
+    version = ArtifactVersion.objects.create(
+        artifact=artifact,
+        number=latest_number + 1,
+        content=content,
+        sha256=hashlib.sha256(content.encode()).hexdigest(),
+        author_kind=actor.kind,
+        author_user=actor.user,
+        author_run=author_run,
+        author_step=author_step,
+        parent=latest,
+        diff=diff,
+    )
+    artifact.latest_version_number = version.number
+    artifact.save(update_fields=["latest_version_number", "updated_at"])
+    outcome = "created" if latest is None else "updated"
+    event_record(
+        session=session,
+        type=f"artifact.{outcome}",
+        actor=actor,
+        run=author_run,
+        data={
+            "artifact": artifact.public_id,
+            "path": path,
+            "kind": artifact.kind,
+            "language": artifact.language,
+            "version": version.number,
+            "lines": content.count("\n") + 1,
+            "added": sum(1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")),
+            "removed": sum(1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")),
+        },
+    )
+    return WriteResult(artifact=artifact, version=version, outcome=outcome, latest_number=version.number)
+
+
+def artifact_edit(*, user: Any, artifact: Artifact, content: str, base_number: int) -> ArtifactVersion:
+    """A person edits a file: a new version by them, refused (409) if an agent wrote since they opened it."""
+    session = artifact.session
+    require_session_access(user, session, "collaborate", doing="edit files")
+    result = artifact_write(
+        session=session, path=artifact.path, content=content, actor=Actor.for_user(user), base_number=base_number
+    )
+    if result.outcome == "conflict":
+        raise Conflict(
+            f"{artifact.path} changed since you opened it (now v{result.latest_number}, you edited "
+            f"v{base_number}); reload and apply your edit again."
+        )
+    return result.version
+
+
+def _same_writer(latest: ArtifactVersion | None, run: Any | None, actor: Actor) -> bool:
+    """A run rewriting its own latest version is not a conflict."""
+    if latest is None:
+        return True
+    if run is not None:
+        return latest.author_run_id == run.pk
+    return actor.user is not None and latest.author_user_id == actor.user.pk
+
+
+def _author_name(version: ArtifactVersion | None) -> str:
+    if version is None:
+        return ""
+    if version.author_run_id:
+        return version.author_run.agent.slug
+    return version.author_user.username if version.author_user_id else version.author_kind
+
+
+def _diff(path: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+        )
+    )

@@ -1,0 +1,209 @@
+"""Shapes of the sessions API. Serializers validate and render; they hold no business logic."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from sessions_app.events import event_payload
+from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
+
+
+class UserRefSerializer(serializers.Serializer):
+    username = serializers.CharField()
+
+
+class OrganizationOutput(serializers.Serializer):
+    slug = serializers.CharField(source="organization.slug")
+    name = serializers.CharField(source="organization.name")
+    role = serializers.CharField()
+
+
+class RequirementOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    source = serializers.CharField()
+    source_user = serializers.CharField(source="source_user.username", default=None)
+    source_agent = serializers.CharField()
+    status = serializers.CharField()
+    refines = serializers.IntegerField(source="refines_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ScreenshotOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="original_name")
+    content_type = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    analysis = serializers.JSONField()
+
+
+class RunOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    agent = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    reason = serializers.CharField()
+    progress = serializers.IntegerField()
+    step = serializers.IntegerField()
+    current_activity = serializers.CharField()
+    depends_on = serializers.SerializerMethodField()
+    attempt = serializers.IntegerField()
+    failure_category = serializers.CharField()
+    error = serializers.CharField()
+    summary = serializers.CharField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+    def get_agent(self, run) -> dict:  # noqa: ANN001
+        return {"slug": run.agent.slug, "name": run.agent.name, "restricted": run.agent.restricted}
+
+    def get_depends_on(self, run) -> list[str]:  # noqa: ANN001
+        return [dep.public_id for dep in run.depends_on.all()]
+
+
+def web_url_for(request, public_id: str) -> str:  # noqa: ANN001
+    path = f"/development/{public_id}/"
+    if settings.HARNESS_PUBLIC_URL:
+        return settings.HARNESS_PUBLIC_URL.rstrip("/") + path
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class SessionListOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    organization = serializers.CharField(source="organization.slug")
+    created_by = serializers.CharField(source="created_by.username")
+    intent = serializers.CharField()
+    task_type = serializers.CharField()
+    execution_strategy = serializers.CharField()
+    status = serializers.CharField()
+    current_phase = serializers.CharField()
+    parent = serializers.CharField(source="parent.public_id", default=None)
+    run_count = serializers.IntegerField(default=0)
+    tokens_used = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    web_url = serializers.SerializerMethodField()
+
+    def get_web_url(self, session) -> str:  # noqa: ANN001
+        return web_url_for(self.context.get("request"), session.public_id)
+
+
+class SessionDetailOutput(SessionListOutput):
+    visual_context = serializers.JSONField()
+    plan = serializers.JSONField()
+    requested_agents = serializers.JSONField()
+    completed_phases = serializers.JSONField()
+    completion_summary = serializers.CharField()
+    requirements = RequirementOutput(source="requirement_list", many=True)
+    screenshots = ScreenshotOutput(source="screenshot_list", many=True)
+    runs = RunOutput(source="run_list", many=True)
+    artifacts = serializers.JSONField(source="artifact_counts")
+    pending_approvals = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    last_event_seq = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    permissions = serializers.SerializerMethodField()
+
+    def get_permissions(self, session) -> dict:  # noqa: ANN001
+        access = self.context.get("access")
+        return access.as_dict() if access is not None else {}
+
+
+class SessionCreateInput(serializers.Serializer):
+    organization = serializers.SlugField()
+    intent = serializers.CharField(max_length=5000, trim_whitespace=True)
+    requirements = serializers.ListField(child=serializers.CharField(max_length=2000), required=False, default=list)
+    screenshots = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    agents = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
+    execution_strategy = serializers.ChoiceField(choices=ExecutionStrategy.choices, default=ExecutionStrategy.HYBRID)
+    task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.FEATURE)
+    parent = serializers.CharField(required=False, allow_null=True, default=None)
+
+
+class SessionListFilterInput(serializers.Serializer):
+    status = serializers.CharField(required=False)
+    organization = serializers.SlugField(required=False)
+    parent = serializers.CharField(required=False)
+    search = serializers.CharField(required=False, max_length=200)
+    created_by = serializers.CharField(required=False)
+
+
+class EventOutput(serializers.BaseSerializer):
+    def to_representation(self, event) -> dict:  # noqa: ANN001
+        return event_payload(
+            event,
+            session_public_id=self.context["session_public_id"],
+            run_public_id=event.run.public_id if event.run_id else None,
+        )
+
+
+class EventListFilterInput(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, required=False, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1000)
+
+
+class FeedbackInput(serializers.Serializer):
+    text = serializers.CharField(max_length=5000)
+    run = serializers.CharField(required=False, allow_null=True, default=None)
+
+
+class FeedbackOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    status = serializers.CharField()
+    run = serializers.CharField(source="run.public_id", default=None)
+    author = serializers.CharField(source="author.username")
+    created_at = serializers.DateTimeField()
+
+
+class RequirementInput(serializers.Serializer):
+    text = serializers.CharField(max_length=2000)
+    refines = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class ShareInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    level = serializers.ChoiceField(choices=[("view", "view"), ("collaborate", "collaborate")], default="view")
+
+
+class UnshareInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class ApprovalOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    session = serializers.CharField(source="session.public_id")
+    run = serializers.CharField(source="run.public_id", default=None)
+    agent = serializers.CharField(source="run.agent.slug", default=None)
+    action = serializers.CharField()
+    summary = serializers.CharField()
+    details = serializers.JSONField()
+    status = serializers.CharField()
+    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    decided_at = serializers.DateTimeField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ApprovalDecideInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class StatusListInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SessionStatus.choices, required=False)
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()

@@ -1,0 +1,160 @@
+"""Sessions API: one view per operation — parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from agents_app.services.start import development_start
+from sessions_app.access import session_access
+from sessions_app.api import serializers as s
+from sessions_app.api.base import SessionScopedView, parse, request_data
+from sessions_app.api.pagination import DefaultCursorPagination
+from sessions_app.selectors import (
+    approval_list,
+    event_list,
+    organization_list,
+    requirement_get,
+    session_detail_get,
+    session_list,
+)
+from sessions_app.services.collaboration import feedback_submit, requirement_add, session_share, session_unshare
+
+
+class TokenThrottle(AnonRateThrottle):
+    scope = "token"
+
+
+class TokenCreateView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [TokenThrottle]
+
+    @extend_schema(request=s.TokenInput, responses={200: s.TokenOutput})
+    def post(self, request: Request) -> Response:
+        data = parse(s.TokenInput, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            return Response({"detail": "Wrong username or password.", "errors": {}}, status=status.HTTP_400_BAD_REQUEST)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class OrganizationListView(APIView):
+    @extend_schema(responses=s.OrganizationOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(s.OrganizationOutput(organization_list(user=request.user), many=True).data)
+
+
+class SessionListCreateView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        parameters=[s.SessionListFilterInput],
+        responses=s.SessionListOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = parse(s.SessionListFilterInput, request.query_params)
+        paginator = DefaultCursorPagination()
+        page = paginator.paginate_queryset(session_list(user=request.user, **filters), request, view=self)
+        data = s.SessionListOutput(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(request=s.SessionCreateInput, responses={201: s.SessionDetailOutput})
+    def post(self, request: Request) -> Response:
+        data = parse(s.SessionCreateInput, request_data(request))
+        session = development_start(
+            user=request.user,
+            organization=data["organization"],
+            intent=data["intent"],
+            requirements=data["requirements"],
+            screenshots=data["screenshots"],
+            agents=data["agents"],
+            execution_strategy=data["execution_strategy"],
+            task_type=data["task_type"],
+            parent=data["parent"],
+        )
+        return session_detail_response(request, session.public_id, status.HTTP_201_CREATED)
+
+
+def session_detail_response(request: Request, public_id: str, code: int = status.HTTP_200_OK) -> Response:
+    session = session_detail_get(user=request.user, public_id=public_id)
+    context = {"request": request, "access": session_access(request.user, session)}
+    return Response(s.SessionDetailOutput(session, context=context).data, status=code)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(responses=s.SessionDetailOutput)
+    def get(self, request: Request, session_id: str) -> Response:
+        return session_detail_response(request, session_id)
+
+
+class EventListView(SessionScopedView):
+    @extend_schema(parameters=[s.EventListFilterInput], responses=s.EventOutput(many=True))
+    def get(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        filters = parse(s.EventListFilterInput, request.query_params)
+        events = event_list(session=session, after=filters["after"], limit=filters["limit"])
+        data = s.EventOutput(events, many=True, context={"session_public_id": session.public_id}).data
+        return Response({"session": session.public_id, "last_seq": session.last_event_seq, "events": data})
+
+
+class FeedbackCreateView(SessionScopedView):
+    @extend_schema(request=s.FeedbackInput, responses={201: s.FeedbackOutput})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        data = parse(s.FeedbackInput, request.data)
+        run = None
+        if data["run"]:
+            from agents_app.selectors import run_get
+
+            run = run_get(session=session, public_id=data["run"])
+        feedback = feedback_submit(user=request.user, session=session, text=data["text"], run=run)
+        return Response(s.FeedbackOutput(feedback).data, status=status.HTTP_201_CREATED)
+
+
+class RequirementCreateView(SessionScopedView):
+    @extend_schema(request=s.RequirementInput, responses={201: s.RequirementOutput})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        data = parse(s.RequirementInput, request.data)
+        refines = requirement_get(session=session, requirement_id=data["refines"]) if data["refines"] else None
+        requirement = requirement_add(user=request.user, session=session, text=data["text"], refines=refines)
+        return Response(s.RequirementOutput(requirement).data, status=status.HTTP_201_CREATED)
+
+
+class ShareView(SessionScopedView):
+    @extend_schema(request=s.ShareInput, responses={200: dict})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        data = parse(s.ShareInput, request.data)
+        session_share(user=request.user, session=session, username=data["username"], level=data["level"])
+        return Response({"shared_with": data["username"], "level": data["level"]})
+
+
+class UnshareView(SessionScopedView):
+    @extend_schema(request=s.UnshareInput, responses={200: dict})
+    def post(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        data = parse(s.UnshareInput, request.data)
+        session_unshare(user=request.user, session=session, username=data["username"])
+        return Response({"unshared": data["username"]})
+
+
+class ApprovalListView(SessionScopedView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, description="pending, approved or rejected")],
+        responses=s.ApprovalOutput(many=True),
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        approvals = approval_list(session=session, status=request.query_params.get("status"))
+        return Response(s.ApprovalOutput(approvals, many=True).data)

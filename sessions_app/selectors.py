@@ -1,0 +1,127 @@
+"""Reads. Every session lookup goes through `sessions_visible_to`, so a foreign id is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from sessions_app.access import organizations_of, sessions_visible_to
+from sessions_app.errors import InvalidInput, NotFound
+from sessions_app.models import (
+    ApprovalRequest,
+    DevelopmentSession,
+    Membership,
+    Organization,
+    Requirement,
+    SessionEvent,
+    SessionStatus,
+)
+
+EVENT_PAGE_MAX = 1000
+
+
+def organization_list(*, user: Any) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("organization").order_by("organization__slug")
+
+
+def session_list(
+    *,
+    user: Any,
+    status: str | None = None,
+    organization: str | None = None,
+    parent: str | None = None,
+    search: str | None = None,
+    created_by: str | None = None,
+) -> QuerySet[DevelopmentSession]:
+    queryset = sessions_visible_to(user).select_related("organization", "created_by", "parent")
+    if status:
+        statuses = [s for s in status.split(",") if s]
+        unknown = set(statuses) - set(SessionStatus.values)
+        if unknown:
+            raise InvalidInput(
+                f"Unknown status {sorted(unknown)}; use {SessionStatus.values}.", errors={"status": ["Unknown."]}
+            )
+        queryset = queryset.filter(status__in=statuses)
+    if organization:
+        queryset = queryset.filter(organization__slug=organization)
+    if parent:
+        queryset = queryset.filter(parent__public_id=parent)
+    if created_by:
+        queryset = queryset.filter(created_by__username=created_by)
+    if search:
+        queryset = queryset.filter(Q(intent__icontains=search) | Q(public_id=search))
+    return queryset.annotate(run_count=Count("runs", distinct=True))
+
+
+def session_get(*, user: Any, public_id: str) -> DevelopmentSession:
+    session = (
+        sessions_visible_to(user)
+        .select_related("organization", "created_by", "parent")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if session is None:
+        raise NotFound(f"Session {public_id!r} not found (or not shared with you).")
+    return session
+
+
+def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
+    """The session with everything its detail view shows, in a fixed number of queries."""
+    from agents_app.models import AgentRun
+
+    session = session_get(user=user, public_id=public_id)
+    runs = (
+        AgentRun.objects.filter(session=session)
+        .select_related("agent")
+        .prefetch_related(Prefetch("depends_on", queryset=AgentRun.objects.only("id", "public_id")))
+    )
+    session.run_list = list(runs)
+    session.requirement_list = list(session.requirements.select_related("source_user"))
+    session.screenshot_list = list(session.screenshots.all())
+    session.artifact_counts = dict(
+        session.artifacts.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
+    )
+    session.pending_approvals = session.approvals.filter(status="pending").count()
+    return session
+
+
+def event_list(*, session: DevelopmentSession, after: int = 0, limit: int = EVENT_PAGE_MAX) -> list[SessionEvent]:
+    if after < 0:
+        raise InvalidInput("'after' must be 0 or a positive seq.", errors={"after": ["Must be ≥ 0."]})
+    limit = max(1, min(limit, EVENT_PAGE_MAX))
+    return list(
+        SessionEvent.objects.filter(session=session, seq__gt=after).select_related("run").order_by("seq")[:limit]
+    )
+
+
+def approval_list(*, session: DevelopmentSession, status: str | None = None) -> QuerySet[ApprovalRequest]:
+    queryset = ApprovalRequest.objects.filter(session=session).select_related("run__agent", "decided_by", "session")
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("id")
+
+
+def approval_get(*, user: Any, public_id: str) -> ApprovalRequest:
+    approval = (
+        ApprovalRequest.objects.filter(public_id=public_id, session__in=sessions_visible_to(user))
+        .select_related("session__organization", "run__agent")
+        .first()
+    )
+    if approval is None:
+        raise NotFound(f"Approval {public_id!r} not found.")
+    return approval
+
+
+def requirement_get(*, session: DevelopmentSession, requirement_id: int) -> Requirement:
+    requirement = Requirement.objects.filter(session=session, pk=requirement_id).first()
+    if requirement is None:
+        raise NotFound(f"Requirement {requirement_id} is not part of session {session.public_id}.")
+    return requirement
+
+
+def organization_get_for_member(*, user: Any, slug: str) -> Organization:
+    organization = organizations_of(user).filter(slug=slug).first()
+    if organization is None:
+        raise NotFound(f"Organisation {slug!r} not found among yours.")
+    return organization

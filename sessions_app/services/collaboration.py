@@ -1,0 +1,152 @@
+"""What collaborators do on a session: feedback, requirements, sharing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from sessions_app.access import SHARE_LEVELS, require_session_access
+from sessions_app.errors import Conflict, InvalidInput, NotFound
+from sessions_app.events import Actor, event_record
+from sessions_app.models import (
+    ActorKind,
+    ConversationMessage,
+    DevelopmentSession,
+    Feedback,
+    Membership,
+    Requirement,
+    RequirementSource,
+    RequirementStatus,
+)
+from sessions_app.services.audit import audit_record
+
+MAX_TEXT = 5000
+
+
+def _clean_text(text: str, field: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput(f"'{field}' is empty.", errors={field: ["This field may not be blank."]})
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"'{field}' is longer than {MAX_TEXT} characters.", errors={field: ["Too long."]})
+    return text
+
+
+@transaction.atomic
+def feedback_submit(*, user: Any, session: DevelopmentSession, text: str, run: Any | None = None) -> Feedback:
+    """Queue feedback for the session's agents (or one run); the agent receives it at its next step."""
+    require_session_access(user, session, "collaborate", doing="give feedback")
+    text = _clean_text(text, "text")
+    if session.is_terminal():
+        raise Conflict(f"Session {session.public_id} is {session.status}; feedback would reach no agent.")
+    if run is not None and run.session_id != session.pk:
+        raise NotFound("That run is not part of this session.")
+    feedback = Feedback.objects.create(session=session, run=run, author=user, text=text)
+    ConversationMessage.objects.create(
+        session=session, author_kind=ActorKind.USER, author_user=user, run=run, text=text
+    )
+    event_record(
+        session=session,
+        type="feedback.submitted",
+        actor=Actor.for_user(user),
+        run=run,
+        data={"feedback_id": feedback.pk, "text": text, "run": run.public_id if run else None},
+    )
+    return feedback
+
+
+@transaction.atomic
+def requirement_add(
+    *, user: Any, session: DevelopmentSession, text: str, refines: Requirement | None = None
+) -> Requirement:
+    """Add a requirement, or refine an existing one (the old one is kept, marked refined)."""
+    require_session_access(user, session, "collaborate", doing="change requirements")
+    text = _clean_text(text, "text")
+    if session.is_terminal():
+        raise Conflict(f"Session {session.public_id} is {session.status}; start a new session to add requirements.")
+    if refines is not None:
+        refines = Requirement.objects.select_for_update().get(pk=refines.pk)
+        if refines.session_id != session.pk:
+            raise NotFound("That requirement is not part of this session.")
+        if refines.status != RequirementStatus.ACTIVE:
+            raise Conflict(f"Requirement {refines.pk} is {refines.status}; refine its latest version.")
+        refines.status = RequirementStatus.REFINED
+        refines.save(update_fields=["status", "updated_at"])
+    requirement = Requirement.objects.create(
+        session=session, text=text, source=RequirementSource.PERSON, source_user=user, refines=refines
+    )
+    event_record(
+        session=session,
+        type="requirement.updated" if refines else "requirement.added",
+        actor=Actor.for_user(user),
+        data={"requirement_id": requirement.pk, "text": text, "refines": refines.pk if refines else None},
+    )
+    return requirement
+
+
+@transaction.atomic
+def session_share(*, user: Any, session: DevelopmentSession, username: str, level: str) -> Any:
+    """Share a session with one more user (outside or inside the organisation) to view or collaborate."""
+    require_session_access(user, session, "share", doing="share this session")
+    if level not in SHARE_LEVELS:
+        raise InvalidInput(
+            f"Unknown share level {level!r}; use 'view' or 'collaborate'.", errors={"level": ["Invalid."]}
+        )
+    guest = get_user_model().objects.filter(username=username, is_active=True).first()
+    if guest is None:
+        raise InvalidInput(f"No active user named {username!r}.", errors={"username": ["Unknown user."]})
+    if Membership.objects.filter(user=guest, organization_id=session.organization_id).exists():
+        raise Conflict(f"{username} is a member of {session.organization.slug} and sees the session already.")
+    before = _share_level(guest, session)
+    for perm in SHARE_LEVELS["collaborate"]:
+        remove_perm(perm, guest, session)
+    for perm in SHARE_LEVELS[level]:
+        assign_perm(perm, guest, session)
+    audit_record(
+        actor=user,
+        organization=session.organization,
+        action="session.shared",
+        target=session,
+        before={"user": username, "level": before},
+        after={"user": username, "level": level},
+    )
+    event_record(
+        session=session, type="session.shared", actor=Actor.for_user(user), data={"user": username, "level": level}
+    )
+    return guest
+
+
+@transaction.atomic
+def session_unshare(*, user: Any, session: DevelopmentSession, username: str) -> None:
+    require_session_access(user, session, "share", doing="change who this session is shared with")
+    guest = get_user_model().objects.filter(username=username).first()
+    before = _share_level(guest, session) if guest else None
+    if guest is None or before is None:
+        raise NotFound(f"The session is not shared with {username!r}.")
+    for perm in SHARE_LEVELS["collaborate"]:
+        remove_perm(perm, guest, session)
+    audit_record(
+        actor=user,
+        organization=session.organization,
+        action="session.unshared",
+        target=session,
+        before={"user": username, "level": before},
+        after=None,
+    )
+    event_record(session=session, type="session.unshared", actor=Actor.for_user(user), data={"user": username})
+
+
+def _share_level(guest: Any, session: DevelopmentSession) -> str | None:
+    from sessions_app.models import SessionUserObjectPermission
+
+    codenames = set(
+        SessionUserObjectPermission.objects.filter(user=guest, content_object=session).values_list(
+            "permission__codename", flat=True
+        )
+    )
+    if "collaborate_developmentsession" in codenames:
+        return "collaborate"
+    return "view" if "view_developmentsession" in codenames else None

@@ -1,0 +1,171 @@
+"""Creating sessions and moving them through their states."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from sessions_app.errors import Conflict, InvalidInput
+from sessions_app.events import Actor, event_record
+from sessions_app.models import (
+    ActorKind,
+    ConversationMessage,
+    DevelopmentSession,
+    ExecutionStrategy,
+    Organization,
+    Requirement,
+    RequirementSource,
+    Screenshot,
+    SessionStatus,
+    TaskType,
+)
+from sessions_app.services.screenshots import CheckedImage
+
+MAX_REQUIREMENTS = 50
+
+
+def session_create(
+    *,
+    user: Any,
+    organization: Organization,
+    intent: str,
+    requirements: list[str] | None = None,
+    screenshots: list[CheckedImage] | None = None,
+    requested_agents: list[str] | None = None,
+    execution_strategy: str = ExecutionStrategy.HYBRID,
+    task_type: str = TaskType.FEATURE,
+    parent: DevelopmentSession | None = None,
+) -> DevelopmentSession:
+    """Write the session, its requirements and screenshots, or nothing at all.
+
+    Screenshots must already be checked (`screenshots_check`). Files written here are removed
+    again when the transaction fails, so a failure leaves no orphan file; call it as the last
+    write of the caller's transaction.
+    """
+    intent = (intent or "").strip()
+    if not intent:
+        raise InvalidInput("Say what to build: 'intent' is empty.", errors={"intent": ["This field may not be blank."]})
+    requirements = [r.strip() for r in (requirements or []) if r and r.strip()]
+    if len(requirements) > MAX_REQUIREMENTS:
+        raise InvalidInput(
+            f"At most {MAX_REQUIREMENTS} requirements at creation; add more later.",
+            errors={"requirements": [f"At most {MAX_REQUIREMENTS} items."]},
+        )
+    if parent is not None and parent.organization_id != organization.pk:
+        raise InvalidInput(
+            "The epic belongs to another organisation.", errors={"parent": ["Not in this organisation."]}
+        )
+    if parent is not None and parent.task_type != TaskType.EPIC:
+        raise InvalidInput(
+            f"{parent.public_id} is not an epic; only epics have child sessions.",
+            errors={"parent": ["The parent session must be an epic."]},
+        )
+
+    written: list[Any] = []
+    try:
+        with transaction.atomic():
+            session = DevelopmentSession.objects.create(
+                organization=organization,
+                created_by=user,
+                intent=intent,
+                task_type=task_type,
+                execution_strategy=execution_strategy,
+                requested_agents=list(requested_agents or []),
+                parent=parent,
+            )
+            Requirement.objects.bulk_create(
+                Requirement(session=session, text=text, source=RequirementSource.PERSON, source_user=user)
+                for text in requirements
+            )
+            stored = _store_screenshots(session, user, screenshots or [], written)
+            ConversationMessage.objects.create(
+                session=session, author_kind=ActorKind.USER, author_user=user, text=intent
+            )
+            event_record(
+                session=session,
+                type="session.created",
+                actor=Actor.for_user(user),
+                data={
+                    "intent": intent,
+                    "task_type": task_type,
+                    "execution_strategy": execution_strategy,
+                    "requirements": requirements,
+                    "screenshots": [
+                        {"id": s.pk, "name": s.original_name, "width": s.width, "height": s.height} for s in stored
+                    ],
+                    "requested_agents": session.requested_agents,
+                    "parent": parent.public_id if parent else None,
+                },
+            )
+    except BaseException:
+        _delete_files(written)
+        raise
+    return session
+
+
+def _store_screenshots(
+    session: DevelopmentSession, user: Any, images: list[CheckedImage], written: list[Any]
+) -> list[Screenshot]:
+    """Save files and rows; `written` collects the files so the caller can remove them on failure."""
+    stored: list[Screenshot] = []
+    for image in images:
+        screenshot = Screenshot(
+            session=session,
+            original_name=image.name,
+            content_type=image.content_type,
+            size_bytes=image.size_bytes,
+            width=image.width,
+            height=image.height,
+            sha256=image.sha256,
+            uploaded_by=user,
+        )
+        screenshot.image.save(f"upload.{screenshot.extension}", ContentFile(image.data), save=False)
+        written.append(screenshot.image)
+        screenshot.save()
+        stored.append(screenshot)
+    return stored
+
+
+def _delete_files(files: list[Any]) -> None:
+    for f in files:
+        with contextlib.suppress(OSError):
+            f.storage.delete(f.name)
+
+
+def session_transition(
+    *,
+    session: DevelopmentSession,
+    to: str,
+    actor: Actor,
+    event_type: str,
+    data: dict[str, Any] | None = None,
+) -> DevelopmentSession:
+    """Move a locked session to `to`, enforcing the model's transitions, and record the event."""
+    if session.status == to:
+        return session
+    if not session.can_transition_to(to):
+        raise Conflict(f"Session {session.public_id} is {session.status}; it cannot become {to}.")
+    now = timezone.now()
+    session.status = to
+    fields = ["status", "updated_at"]
+    if to == SessionStatus.RUNNING and session.started_at is None:
+        session.started_at = now
+        fields.append("started_at")
+    if to in (SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED):
+        session.finished_at = now
+        fields.append("finished_at")
+    elif session.finished_at is not None:
+        session.finished_at = None
+        fields.append("finished_at")
+    session.save(update_fields=fields)
+    event_record(session=session, type=event_type, actor=actor, data={"status": to, **(data or {})})
+    return session
+
+
+def session_lock(session: DevelopmentSession) -> DevelopmentSession:
+    """Re-read the session under a row lock (inside a transaction)."""
+    return DevelopmentSession.objects.select_for_update().get(pk=session.pk)

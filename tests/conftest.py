@@ -1,0 +1,50 @@
+"""The cast every test shares (STYLE #12): acme's member, lead and admin, globex's outsider, and a guest."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from sessions_app.services.demo import demo_seed
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def cast(db):  # noqa: ANN001, ANN201
+    from django.contrib.auth import get_user_model
+
+    demo_seed(password=PASSWORD)
+    User = get_user_model()
+    users = {u.username: u for u in User.objects.filter(username__in=["member", "lead", "admin", "outsider"])}
+    users["guest"] = User.objects.create_user("guest", password=PASSWORD)
+    users["member2"] = User.objects.create_user("member2", password=PASSWORD)
+    from sessions_app.models import Membership, Organization
+
+    acme = Organization.objects.get(slug="acme")
+    Membership.objects.create(organization=acme, user=users["member2"], role="member")
+    return users
+
+
+@pytest.fixture
+def acme(cast):  # noqa: ANN001, ANN201
+    from sessions_app.models import Organization
+
+    return Organization.objects.get(slug="acme")
+
+
+@pytest.fixture
+def api():  # noqa: ANN201
+    """api("member") → an APIClient authenticated with member's token; api(None) → anonymous."""
+    clients: dict = {}
+
+    def make(user=None):  # noqa: ANN001, ANN202
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        clients[user] = client
+        return client
+
+    return make
