@@ -36,7 +36,9 @@ MAX_AGENTS = 8
 
 def plan_session(session_id: int) -> str:
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().get(pk=session_id)
+        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return "no such session"
         if session.plan:
             pass
         elif session.status == SessionStatus.CREATED:
@@ -150,7 +152,9 @@ def write_plan(session_id: int, chosen: selection.Selection) -> str:
     order = selection.topological_order(edges, rank) or [a.slug for a, _ in chosen.chosen]
     agents = {a.slug: (a, reason) for a, reason in chosen.chosen}
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().get(pk=session_id)
+        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            return "no such session"
         if session.plan:
             return "already planned"
         if session.status not in (SessionStatus.PLANNING, SessionStatus.PAUSED):

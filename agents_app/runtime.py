@@ -80,6 +80,7 @@ def execute(run_id: int, task_id: str) -> str:
                 state = "fenced"
     if state in ("finished", "failed"):
         scheduler.advance(AgentRun.objects.values_list("session_id", flat=True).get(pk=run_id))
+    logger.info("run %s attempt %s stopped: %s", run_id, attempt, state)
     return state
 
 

@@ -59,8 +59,8 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
 
 def advance(session_id: int) -> None:
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().get(pk=session_id)
-        if session.status != SessionStatus.RUNNING:
+        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None or session.status != SessionStatus.RUNNING:
             return
         runs = list(
             AgentRun.objects.filter(session=session).select_related("agent", "session").prefetch_related("depends_on")

@@ -11,6 +11,12 @@ from sessions_app.services.demo import demo_seed
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):  # noqa: ANN001, ANN202
+    """PBKDF2 at production strength costs ~0.5 s per user; tests check roles, not hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def cast(db):  # noqa: ANN001, ANN201
     from django.contrib.auth import get_user_model
