@@ -52,10 +52,13 @@ def test_it_numbers_events_without_gaps_under_8_concurrent_writers(session):
 
 
 def test_a_rolled_back_event_leaves_no_gap_and_is_never_published(session, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            event_record(session=session, type="test.doomed", actor=Actor.system())
-            raise RuntimeError("the change failed")
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        event_record(session=session, type="test.doomed", actor=Actor.system())
+        raise RuntimeError("the change failed")
     assert callbacks == []
     event = event_record(session=session, type="test.kept", actor=Actor.system())
     assert event.seq == 1

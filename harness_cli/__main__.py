@@ -1,0 +1,3 @@
+from harness_cli.main import main
+
+raise SystemExit(main())

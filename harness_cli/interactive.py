@@ -1,0 +1,161 @@
+"""Typing commands while events stream: prompt_toolkit keeps the input line intact above the output."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from harness_cli.client import Client, CliError
+from harness_cli.display import Renderer
+
+HELP = """commands:
+  status                    where every agent is
+  pause [agent]             pause the session, or one agent
+  resume [agent]            resume the session, or one agent
+  cancel                    cancel the session
+  feedback TEXT             tell the agents something; they get it at their next step
+  approve ID [comment]      approve a pending decision (leads)
+  reject ID [comment]       reject a pending decision (leads)
+  artifacts                 the files written so far
+  open                      open the session in the browser
+  help                      this list
+  quit                      detach (the session goes on; `harness watch ID` re-attaches)"""
+
+
+class Commands:
+    def __init__(self, client: Client, session_id: str, web_url: str, out: Renderer) -> None:
+        self.client, self.session_id, self.web_url, self.out = client, session_id, web_url, out
+
+    def run(self, line: str) -> bool:
+        """Execute one command line; False means quit."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            self.out.plain(f"cannot parse that: {exc}")
+            return True
+        if not words:
+            return True
+        name, args = words[0].lower(), words[1:]
+        if name in ("quit", "exit", "detach"):
+            return False
+        handler: Callable[[list[str]], None] | None = getattr(self, f"cmd_{name}", None)
+        if handler is None:
+            self.out.plain(f"unknown command {name!r}; type help")
+            return True
+        try:
+            handler(args)
+        except CliError as exc:
+            self.out.plain(f"error: {exc.message}")
+        return True
+
+    def cmd_help(self, args: list[str]) -> None:
+        self.out.plain(HELP)
+
+    def cmd_status(self, args: list[str]) -> None:
+        session = self.client.session(self.session_id)
+        self.out.plain(f"{session['id']} {session['status']} · phase {session['current_phase'] or '-'}")
+        for run in session["runs"]:
+            agent, activity = run["agent"]["slug"], run["current_activity"]
+            self.out.plain(f"  {agent:<22} {run['status']:<18} {run['progress']:>3}%  {activity}")
+
+    def _control(self, action: str, args: list[str]) -> None:
+        run_id = self._run_id(args[0]) if args else None
+        self.client.action(self.session_id, action, run_id)
+        self.out.plain(f"{action} sent" + (f" to {args[0]}" if args else " to the session"))
+
+    def cmd_pause(self, args: list[str]) -> None:
+        self._control("pause", args)
+
+    def cmd_resume(self, args: list[str]) -> None:
+        self._control("resume", args)
+
+    def cmd_cancel(self, args: list[str]) -> None:
+        self._control("cancel", args)
+
+    def cmd_retry(self, args: list[str]) -> None:
+        self._control("retry", args)
+
+    def cmd_feedback(self, args: list[str]) -> None:
+        if not args:
+            self.out.plain("usage: feedback TEXT")
+            return
+        self.client.feedback(self.session_id, " ".join(args))
+        self.out.plain("feedback sent; the agents get it at their next step")
+
+    def cmd_approve(self, args: list[str]) -> None:
+        self._decide("approve", args)
+
+    def cmd_reject(self, args: list[str]) -> None:
+        self._decide("reject", args)
+
+    def _decide(self, decision: str, args: list[str]) -> None:
+        if not args:
+            pending = self.client.approvals(self.session_id)
+            self.out.plain("pending: " + (", ".join(a["id"] + " " + a["summary"] for a in pending) or "none"))
+            return
+        self.client.decide(args[0], decision, " ".join(args[1:]))
+        self.out.plain(f"{args[0]} {decision}d")
+
+    def cmd_artifacts(self, args: list[str]) -> None:
+        for artifact in self.client.artifacts(self.session_id):
+            self.out.plain(f"  {artifact['path']:<40} {artifact['kind']:<5} v{artifact['version']}")
+
+    def cmd_open(self, args: list[str]) -> None:
+        self.out.plain(self.web_url)
+        webbrowser.open(self.web_url)
+
+    def _run_id(self, agent: str) -> str:
+        for run in self.client.session(self.session_id)["runs"]:
+            if agent in (run["agent"]["slug"], run["id"]):
+                return run["id"]
+        raise CliError(f"no agent {agent!r} in this session; `status` lists them")
+
+
+def interact(commands: Commands, follow: Callable[[], str], stop: Callable[[], None]) -> str | None:
+    """Stream in a background thread while reading commands; returns the final status, None if detached."""
+    result: dict[str, object] = {}
+
+    def background() -> None:
+        try:
+            result["status"] = follow()
+        except CliError as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=background, name="harness-stream", daemon=True)
+    thread.start()
+    commands.out.plain("type help for commands, quit to detach")
+    if sys.stdin.isatty():
+        prompt: PromptSession[str] = PromptSession()
+        with patch_stdout(raw=True):
+            _read_commands(commands, thread, lambda: prompt.prompt("harness> "))
+    else:  # driven by a script or a pipe: plain lines, no terminal tricks
+        _read_commands(commands, thread, _read_stdin_line)
+    if thread.is_alive():
+        stop()
+        return None
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return str(result.get("status", ""))
+
+
+def _read_commands(commands: Commands, stream: threading.Thread, read: Callable[[], str]) -> None:
+    while stream.is_alive():
+        try:
+            line = read()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if not commands.run(line):
+            return
+
+
+def _read_stdin_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.strip()
