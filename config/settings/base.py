@@ -96,7 +96,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # embedded mode serves static files without collectstatic
 MEDIA_ROOT = Path(env_str("HARNESS_MEDIA_ROOT") or BASE_DIR / "media")
 MEDIA_URL = "media/"

@@ -1,0 +1,147 @@
+"""Web pages: thin views over the same selectors and services as the API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from agents_app.selectors import agent_availability
+from agents_app.services.start import development_start
+from artifacts_app.selectors import artifact_get
+from sessions_app.access import session_access
+from sessions_app.api.serializers import SessionDetailOutput
+from sessions_app.errors import DomainError
+from sessions_app.models import ExecutionStrategy, SessionStatus
+from sessions_app.selectors import organization_list, session_detail_get, session_list
+from sessions_app.web import highlight
+
+
+def _domain_errors(view):  # noqa: ANN001, ANN202
+    """A domain error becomes a page with its message and status (404 for what you may not see)."""
+
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            return render(request, "development/error.html", {"detail": exc.detail}, status=exc.status_code)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@login_required
+@require_GET
+def session_list_page(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "status": request.GET.get("status") or None,
+        "organization": request.GET.get("organization") or None,
+        "search": (request.GET.get("q") or "").strip() or None,
+    }
+    try:
+        sessions = session_list(user=request.user, **filters)
+    except DomainError as exc:
+        return render(request, "development/error.html", {"detail": exc.detail}, status=400)
+    page = Paginator(sessions, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "development/list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "statuses": SessionStatus.choices,
+            "memberships": organization_list(user=request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_new_page(request: HttpRequest) -> HttpResponse:
+    memberships = list(organization_list(user=request.user))
+    if not memberships:
+        return render(request, "development/error.html", {"detail": "You belong to no organisation yet."}, status=403)
+    chosen_org = request.POST.get("organization") or request.GET.get("organization") or memberships[0].organization.slug
+    membership = next((m for m in memberships if m.organization.slug == chosen_org), memberships[0])
+    agents = agent_availability(organization=membership.organization, role=membership.role).usable
+    context = {
+        "memberships": memberships,
+        "organization": membership.organization,
+        "agents": agents,
+        "strategies": ExecutionStrategy.choices,
+        "form": request.POST,
+        "requirements": [r for r in request.POST.getlist("requirements") if r.strip()],
+        "chosen_agents": request.POST.getlist("agents"),
+    }
+    if request.method == "POST":
+        try:
+            session = development_start(
+                user=request.user,
+                organization=membership.organization.slug,
+                intent=request.POST.get("intent", ""),
+                requirements=request.POST.getlist("requirements"),
+                screenshots=request.FILES.getlist("screenshots"),
+                agents=request.POST.getlist("agents"),
+                execution_strategy=request.POST.get("execution_strategy") or ExecutionStrategy.HYBRID,
+            )
+        except DomainError as exc:
+            context.update(error=exc.detail, errors=exc.errors)
+            return render(request, "development/new.html", context, status=exc.status_code)
+        return redirect("session-page", session_id=session.public_id)
+    return render(request, "development/new.html", context)
+
+
+@login_required
+@require_GET
+@_domain_errors
+def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = session_detail_get(user=request.user, public_id=session_id)
+    access = session_access(request.user, session)
+    initial = SessionDetailOutput(session, context={"request": request, "access": access}).data
+    return render(
+        request,
+        "development/session.html",
+        {"session": session, "access": access, "initial": initial},
+    )
+
+
+@login_required
+@require_GET
+@_domain_errors
+def artifact_preview(request: HttpRequest, artifact_id: str) -> JsonResponse:
+    """The highlighted content of a version (latest by default) and its diff, for the code panel."""
+    artifact = artifact_get(user=request.user, public_id=artifact_id)
+    versions = artifact.versions.order_by("number")
+    number = request.GET.get("version")
+    version = versions.filter(number=number).first() if number and number.isdigit() else versions.last()
+    if version is None:
+        return JsonResponse({"detail": "No such version."}, status=404)
+    return JsonResponse(
+        {
+            "path": artifact.path,
+            "version": version.number,
+            "latest": artifact.latest_version_number,
+            "content": version.content,
+            "html": highlight.highlight_file(artifact.path, version.content, artifact.language),
+            "diff_html": highlight.highlight_diff(version.diff),
+            "versions": [
+                {"number": v.number, "author": _author(v), "at": v.created_at.isoformat()}
+                for v in versions.select_related("author_run__agent", "author_user")
+            ],
+        }
+    )
+
+
+def _author(version) -> str:  # noqa: ANN001
+    if version.author_run_id:
+        return version.author_run.agent.slug
+    return version.author_user.username if version.author_user_id else ""
+
+
+@require_GET
+def highlight_css(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(highlight.stylesheet(), content_type="text/css")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,309 @@
+// The live session page: every panel is driven by the event stream (replayed, then live).
+import { SessionStream } from "./live.js";
+import { drawGraph } from "./graph.js";
+
+const root = document.getElementById("session");
+const sessionId = root.dataset.session;
+const initial = JSON.parse(document.getElementById("initial").textContent);
+const can = initial.permissions;
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  status: initial.status,
+  startedAt: initial.started_at ? new Date(initial.started_at) : null,
+  finishedAt: initial.finished_at ? new Date(initial.finished_at) : null,
+  plan: initial.plan && initial.plan.agents ? initial.plan.agents : [],
+  runs: {},          // slug → {id, status, progress, activity}
+  files: {},         // path → {id, version, kind}
+  approvals: {},     // id → {summary, status, agent}
+  requirements: {},  // id → {text, source, status}
+  watchers: {},
+  selected: null,    // {id, path, version}
+  seen: new Set(),
+};
+
+for (const run of initial.runs) {
+  state.runs[run.agent.slug] = { id: run.id, status: run.status, progress: run.progress, activity: run.current_activity };
+}
+for (const r of initial.requirements) state.requirements[r.id] = { text: r.text, source: r.source, status: r.status };
+
+function csrf() {
+  const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function api(method, path, body) {
+  const response = await fetch(`/api/v1/${path}`, {
+    method, credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error(data?.detail || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+function say(text, isError = false) {
+  const status = $("action-status");
+  status.textContent = text;
+  status.classList.toggle("error", isError);
+}
+
+async function act(label, fn) {
+  try { await fn(); say(`${label} — sent`); } catch (error) { say(`${label}: ${error.message}`, true); }
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function renderHeader() {
+  $("status").textContent = state.status;
+  $("status").className = `badge status-${state.status}`;
+  const watchers = Object.keys(state.watchers);
+  $("watchers").textContent = watchers.length ? watchers.join(", ") : "—";
+}
+
+function renderRuns() {
+  const list = $("runs");
+  list.replaceChildren();
+  for (const agent of state.plan) {
+    const run = state.runs[agent.slug] || { status: "pending", progress: 0, activity: "" };
+    const controls = el("span", { class: "run-controls" });
+    if (can.control && run.id) {
+      const button = (action, label) => el("button", {
+        type: "button", "data-run-action": action, "aria-label": `${label} ${agent.slug}`,
+        onclick: () => act(`${label} ${agent.slug}`, () => api("POST", `sessions/${sessionId}/runs/${run.id}/${action}/`)),
+      }, label);
+      if (["running", "queued", "pending"].includes(run.status)) controls.append(button("pause", "Pause"));
+      if (run.status === "paused") controls.append(button("resume", "Resume"));
+      if (["failed", "cancelled"].includes(run.status)) controls.append(button("retry", "Retry"));
+      if (!["completed", "failed", "cancelled"].includes(run.status)) controls.append(button("cancel", "Cancel"));
+    }
+    list.append(el("li", { class: `run status-${run.status}`, "data-agent": agent.slug },
+      el("div", { class: "run-head" },
+        el("strong", {}, agent.name || agent.slug),
+        agent.restricted ? el("span", { class: "badge restricted" }, "restricted") : null,
+        el("span", { class: `badge status-${run.status}` }, run.status.replace("_", " ")), controls),
+      el("progress", { max: "100", value: String(run.progress), "aria-label": `${agent.slug} progress` }),
+      el("div", { class: "muted activity" }, run.activity || agent.reason || "")));
+  }
+  if (state.plan.length) drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending");
+}
+
+function renderFiles() {
+  const list = $("files");
+  list.replaceChildren();
+  for (const path of Object.keys(state.files).sort()) {
+    const file = state.files[path];
+    list.append(el("li", {}, el("button", {
+      type: "button", class: state.selected?.path === path ? "file selected" : "file",
+      onclick: () => openFile(file.id, path),
+    }, `${path} `, el("span", { class: "muted" }, `v${file.version}`))));
+  }
+}
+
+function renderApprovals() {
+  const list = $("approvals");
+  const pending = Object.entries(state.approvals).filter(([, a]) => a.status === "pending");
+  list.replaceChildren();
+  if (!pending.length) { list.append(el("li", { class: "muted" }, "none pending")); return; }
+  for (const [id, approval] of pending) {
+    const item = el("li", { "data-approval": id }, el("div", {}, el("strong", {}, approval.agent || ""), " ", approval.summary));
+    if (can.decide) {
+      const comment = el("input", { "aria-label": `Comment on ${id}`, placeholder: "comment (optional)" });
+      const decide = (decision) => act(`${decision} ${id}`, () => api("POST", `approvals/${id}/decide/`, { decision, comment: comment.value }));
+      item.append(comment,
+        el("button", { type: "button", class: "primary", onclick: () => decide("approve") }, "Approve"),
+        el("button", { type: "button", class: "danger", onclick: () => decide("reject") }, "Reject"));
+    } else {
+      item.append(el("div", { class: "muted" }, "waiting for a lead"));
+    }
+    list.append(item);
+  }
+}
+
+function renderRequirements() {
+  const list = $("requirements");
+  list.replaceChildren(...Object.values(state.requirements).filter((r) => r.status === "active").map((r) =>
+    el("li", {}, r.text, " ", el("span", { class: "muted" }, `(${r.source})`))));
+}
+
+const DESCRIBE = {
+  "session.created": (e) => `session created: ${e.data.intent}`,
+  "session.plan_ready": (e) => `plan (${e.data.strategy}): ${e.data.agents.map((a) => a.slug).join(", ")}`,
+  "session.phase_changed": (e) => `phase → ${e.data.to}`,
+  "screenshot.analysed": (e) => `screenshot analysed (${e.data.source})`,
+  "requirement.added": (e) => `requirement added: ${e.data.text}`,
+  "requirement.updated": (e) => `requirement refined: ${e.data.text}`,
+  "agent.completed": (e) => `${e.data.agent} completed: ${e.data.summary || ""}`,
+  "agent.failed": (e) => `${e.data.agent} failed (${e.data.category}): ${e.data.error}`,
+  "artifact.created": (e) => `${e.actor.name} wrote ${e.data.path}`,
+  "artifact.updated": (e) => `${e.actor.name} updated ${e.data.path} (v${e.data.version})`,
+  "artifact.conflict": (e) => `conflict on ${e.data.path}: ${e.actor.name} vs ${e.data.latest_author}`,
+  "feedback.submitted": (e) => `${e.actor.name}: “${e.data.text}”`,
+  "feedback.delivered": (e) => `feedback delivered to ${e.data.agent}`,
+  "approval.requested": (e) => `approval requested: ${e.data.summary}`,
+  "approval.decided": (e) => `${e.actor.name} ${e.data.decision} ${e.data.approval}${e.data.comment ? ` — ${e.data.comment}` : ""}`,
+};
+
+function feed(event) {
+  const describe = DESCRIBE[event.type];
+  let text = describe ? describe(event) : null;
+  if (!text && /^(agent|session)\./.test(event.type) && event.type !== "agent.progress") {
+    text = `${event.data.agent || "session"} ${event.type.split(".")[1].replace("_", " ")}${event.actor.kind === "user" ? ` by ${event.actor.name}` : ""}`;
+  }
+  if (!text) return;
+  const item = el("li", { "data-seq": String(event.seq) },
+    el("time", { datetime: event.at }, new Date(event.at).toLocaleTimeString()), " ", text);
+  $("feed").prepend(item);
+}
+
+// --- applying events ---------------------------------------------------------------------------
+
+function apply(event) {
+  if (event.type === "ack") return;
+  if (event.type === "error") { say(event.detail, true); return; }
+  if (event.seq !== null && event.seq !== undefined) {
+    if (state.seen.has(event.seq)) return;  // belt and braces: an event is shown once
+    state.seen.add(event.seq);
+  }
+  const data = event.data || {};
+  const run = data.agent ? (state.runs[data.agent] ||= { status: "pending", progress: 0, activity: "" }) : null;
+  if (run && event.run) run.id = event.run;
+  switch (event.type) {
+    case "presence.joined": case "presence.snapshot": case "presence.left":
+      state.watchers = Object.fromEntries((data.watchers || []).map((w) => [w.name || w, true]));
+      break;
+    case "session.plan_ready":
+      state.plan = data.agents;
+      for (const agent of data.agents) (state.runs[agent.slug] ||= { status: "pending", progress: 0, activity: "" }).id = agent.run;
+      break;
+    case "session.phase_changed": $("phase").textContent = data.to; break;
+    case "agent.progress": run.progress = data.progress; run.activity = data.message; break;
+    case "agent.completed": run.status = "completed"; run.progress = 100; run.activity = data.summary; break;
+    case "agent.pause_requested": run.activity = "pausing after this step…"; break;
+    case "artifact.created": case "artifact.updated":
+      state.files[data.path] = { id: data.artifact, version: data.version, kind: data.kind };
+      if (state.selected?.path === data.path) openFile(data.artifact, data.path);
+      break;
+    case "approval.requested": state.approvals[data.approval] = { summary: data.summary, status: "pending", agent: data.agent || event.actor.name }; break;
+    case "approval.decided": if (state.approvals[data.approval]) state.approvals[data.approval].status = data.decision; break;
+    case "requirement.added": case "requirement.updated":
+      state.requirements[data.requirement_id] = { text: data.text, source: data.source || "person", status: "active" };
+      if (data.refines && state.requirements[data.refines]) state.requirements[data.refines].status = "refined";
+      break;
+    default:
+      if (event.type.startsWith("agent.") && run) {
+        const status = { queued: "queued", started: "running", resumed: run.status === "running" ? "running" : "pending",
+          paused: "paused", awaiting_approval: "awaiting_approval", failed: "failed", cancelled: "cancelled",
+          retrying: "pending", requeued: "queued" }[event.type.split(".")[1]];
+        if (status) run.status = status;
+      }
+      if (event.type.startsWith("session.") && data.status) {
+        state.status = data.status;
+        if (data.status === "running" && !state.startedAt) state.startedAt = new Date(event.at);
+        if (["completed", "failed", "cancelled"].includes(data.status)) state.finishedAt = new Date(event.at);
+      }
+  }
+  if (event.seq) feed(event);
+  renderHeader();
+  renderRuns();
+  renderFiles();
+  renderApprovals();
+  renderRequirements();
+}
+
+// --- code panel ----------------------------------------------------------------------------------
+
+async function openFile(artifactId, path, version) {
+  const query = version ? `?version=${version}` : "";
+  const response = await fetch(`/development/files/${artifactId}/${query}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const file = await response.json();
+  state.selected = { id: artifactId, path, version: file.version, latest: file.latest, content: file.content, diff: file.diff_html, html: file.html, showingDiff: false };
+  $("file-path").textContent = `${path} · v${file.version}${file.version !== file.latest ? ` (latest v${file.latest})` : ""}`;
+  $("file-view").innerHTML = file.html;  // Pygments output, escaped server-side
+  const select = $("version-select");
+  select.replaceChildren(...file.versions.map((v) => el("option", { value: String(v.number) }, `v${v.number} by ${v.author}`)));
+  select.value = String(file.version);
+  select.hidden = false;
+  $("show-diff").hidden = false;
+  if ($("edit-file")) $("edit-file").hidden = false;
+  renderFiles();
+}
+
+$("version-select").addEventListener("change", (e) => openFile(state.selected.id, state.selected.path, e.target.value));
+$("show-diff").addEventListener("click", () => {
+  const s = state.selected;
+  s.showingDiff = !s.showingDiff;
+  $("file-view").innerHTML = s.showingDiff ? s.diff : s.html;
+  $("show-diff").textContent = s.showingDiff ? "Content" : "Diff";
+});
+if ($("edit-file")) {
+  $("edit-file").addEventListener("click", () => {
+    $("edit-content").value = state.selected.content;
+    $("edit-form").hidden = false;
+    $("edit-content").focus();
+  });
+  $("edit-cancel").addEventListener("click", () => { $("edit-form").hidden = true; });
+  $("edit-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const s = state.selected;
+    act(`save ${s.path}`, async () => {
+      await api("PUT", `artifacts/${s.id}/`, { content: $("edit-content").value, base_version: s.latest });
+      $("edit-form").hidden = true;
+    });
+  });
+}
+
+// --- controls ------------------------------------------------------------------------------------
+
+document.querySelectorAll("[data-session-action]").forEach((button) => button.addEventListener("click", () => {
+  const action = button.dataset.sessionAction;
+  if (action === "cancel" && !confirm("Cancel the whole session? Running agents stop.")) return;
+  act(`${action} session`, () => api("POST", `sessions/${sessionId}/${action}/`));
+}));
+$("feedback-form")?.addEventListener("submit", (e) => {
+  e.preventDefault();
+  act("feedback", async () => { await api("POST", `sessions/${sessionId}/feedback/`, { text: $("feedback-text").value }); $("feedback-text").value = ""; });
+});
+$("requirement-form")?.addEventListener("submit", (e) => {
+  e.preventDefault();
+  act("requirement", async () => { await api("POST", `sessions/${sessionId}/requirements/`, { text: $("requirement-text").value }); $("requirement-text").value = ""; });
+});
+
+// --- start -----------------------------------------------------------------------------------------
+
+function tick() {
+  if (!state.startedAt) return;
+  const end = state.finishedAt || new Date();
+  const seconds = Math.max(0, Math.round((end - state.startedAt) / 1000));
+  $("elapsed").textContent = `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+}
+setInterval(tick, 1000);
+
+const stream = new SessionStream(sessionId, {
+  after: 0,
+  onEvent: apply,
+  onState: (s, code) => {
+    const labels = { connecting: "connecting…", reconnecting: "reconnecting…", live: "live", refused: `disconnected (${code})` };
+    $("connection").textContent = labels[s] || s;
+    $("connection").className = `connection ${s}`;
+  },
+});
+window.harnessStream = stream;  // for tests: drop the socket and watch it recover
+stream.connect();
+setInterval(() => stream.send({ action: "presence" }), 10000);
+renderHeader();
+renderRuns();
+renderRequirements();
