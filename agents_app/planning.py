@@ -159,6 +159,18 @@ def write_plan(session_id: int, chosen: selection.Selection) -> str:
             return "already planned"
         if session.status not in (SessionStatus.PLANNING, SessionStatus.PAUSED):
             return f"session became {session.status} while planning"
+        if not chosen.chosen:
+            reasons = "; ".join(f"{d['slug']}: {d['reason']}" for d in chosen.dropped) or "the registry is empty"
+            session.completion_summary = f"No agent this session may use fits it ({reasons})."
+            session.save(update_fields=["completion_summary", "updated_at"])
+            session_transition(
+                session=session,
+                to=SessionStatus.FAILED,
+                actor=Actor.system(),
+                event_type="session.failed",
+                data={"summary": session.completion_summary},
+            )
+            return "no agents"
         runs: dict[str, AgentRun] = {}
         for position, slug in enumerate(order):
             agent, reason = agents[slug]

@@ -88,6 +88,9 @@ class SelectionInput:
 
 def select_agents(provider: LLMProvider, data: SelectionInput) -> Selection:
     by_slug = {agent.slug: agent for agent in data.candidates}
+    if not by_slug:
+        dropped = [{"slug": slug, "reason": why} for slug, why in data.refused.items()]
+        return Selection(chosen=[], strategy=data.strategy, dependencies={}, dropped=dropped)
     if data.explicit:
         chosen = [(by_slug[s], f"chosen explicitly by {data.chosen_by}") for s in data.explicit if s in by_slug]
         dropped = [
@@ -227,7 +230,7 @@ def validate(answer: dict, data: SelectionInput, *, ranking: list[dict], source:
             for a, _ in chosen[data.max_agents :]
         ]
         chosen = chosen[: data.max_agents]
-    if not chosen:
+    if not chosen and ranking:
         fallback = offline_answer(data, ranking)
         chosen = [(by_slug[a["slug"]], a["reason"]) for a in fallback["agents"]]
         dropped.append({"slug": "*", "reason": "no usable agent in the model's answer; ranked offline"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -17,10 +19,18 @@ def _fast_password_hashing(settings):  # noqa: ANN001, ANN202
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def ensure_builtin_agents() -> None:
+    """Transactional tests flush every table, the data migration's agents too: put them back."""
+    from django.apps import apps
+
+    importlib.import_module("agents_app.migrations.0003_builtin_agents").create(apps, None)
+
+
 @pytest.fixture
 def cast(db):  # noqa: ANN001, ANN201
     from django.contrib.auth import get_user_model
 
+    ensure_builtin_agents()
     demo_seed(password=PASSWORD)
     User = get_user_model()
     users = {u.username: u for u in User.objects.filter(username__in=["member", "lead", "admin", "outsider"])}

@@ -40,15 +40,23 @@ def assert_gap_free(session: DevelopmentSession) -> list[str]:
     return list(SessionEvent.objects.filter(session=session).order_by("seq").values_list("type", flat=True))
 
 
-@pytest.fixture
-def worker(transactional_db):  # noqa: ANN001, ANN201
-    """A real Celery worker on the configured broker (Redis in CI), running the engine's tasks in threads."""
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+    """One real Celery worker for the test run, on the configured broker (Redis in CI), in threads.
+
+    Started once: Celery's test worker does not start cleanly twice in one process."""
     from config.celery import app
 
-    app.control.purge()
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
-        yield app
-    terminate_other_connections()
+    with django_db_blocker.unblock():
+        app.control.purge()
+        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+            yield app
+        terminate_other_connections()
+
+
+@pytest.fixture
+def worker(celery_worker_session, transactional_db):  # noqa: ANN001, ANN201
+    return celery_worker_session
 
 
 def terminate_other_connections() -> None:

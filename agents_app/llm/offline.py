@@ -1,0 +1,196 @@
+"""The offline provider: deterministic, no network — the embedded default for demos and tests.
+
+As an agent it follows the same tool protocol as a model would, and decides its next action only
+from the conversation it is given, so it resumes correctly from any checkpoint: it reports
+progress, writes its template files one by one (from `agents_app.offline_templates`), rewrites a
+file when feedback arrives, and finishes with a summary. Everything it says starts with "[offline]".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import jsonschema
+
+from agents_app.llm.base import LLMError, LLMRequest, LLMResponse, ToolCall, Usage
+from agents_app.llm.recording import record_call
+
+MAX_WRITE_ATTEMPTS = 2
+
+
+def _default_files_provider(agent: str, **kwargs):  # noqa: ANN003, ANN202
+    from agents_app.offline_templates import offline_files
+
+    return offline_files(agent, **kwargs)
+
+
+#: Where the offline agent gets its files; tests may point it elsewhere.
+files_provider: Callable = _default_files_provider
+
+
+class OfflineProvider:
+    name = "offline"
+    model = "offline"
+
+    def complete(self, request: LLMRequest, *, on_text: Callable[[str], None] | None = None) -> LLMResponse:
+        if request.context.purpose == "agent_step":
+            text, calls = _agent_step(request)
+        else:
+            text, calls = f"[offline] no model is configured for {request.context.purpose}.", []
+        if on_text is not None:
+            for start in range(0, len(text), 40):
+                on_text(text[start : start + 40])
+        response = _response(text, calls, request)
+        record_call(request.context, provider=self.name, model=self.model, response=response)
+        return response
+
+    def complete_json(
+        self, request: LLMRequest, *, schema: dict, offline_answer: Callable[[], dict] | None = None
+    ) -> tuple[dict, LLMResponse]:
+        if offline_answer is None:
+            raise LLMError(f"offline: no deterministic answer for {request.context.purpose}", category="validation")
+        answer = offline_answer()
+        try:
+            jsonschema.validate(answer, schema)
+        except jsonschema.ValidationError as exc:
+            raise LLMError(
+                f"offline answer for {request.context.purpose} is invalid: {exc.message}", category="validation"
+            )
+        response = _response(f"[offline] {request.context.purpose}", [], request)
+        record_call(request.context, provider=self.name, model=self.model, response=response)
+        return answer, response
+
+
+def _response(text: str, calls: list[ToolCall], request: LLMRequest) -> LLMResponse:
+    content: list[dict] = [{"type": "text", "text": text}] if text else []
+    content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.input} for c in calls]
+    prompt_chars = len(request.system) + sum(len(str(m.get("content", ""))) for m in request.messages)
+    output_chars = len(text) + sum(len(str(c.input)) for c in calls)
+    return LLMResponse(
+        text=text,
+        tool_calls=calls,
+        stop_reason="tool_use" if calls else "end_turn",
+        usage=Usage(input_tokens=prompt_chars // 4, output_tokens=output_chars // 4),
+        model="offline",
+        provider="offline",
+        latency_ms=0,
+        cost_usd=Decimal(0),
+        content=content,
+    )
+
+
+# --- the offline agent ------------------------------------------------------------------------------
+
+
+def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
+    hint = request.context.offline_hint
+    history = _History(request.messages)
+    feedback = history.feedback()
+    files = files_provider(
+        hint.get("agent", "agent"),
+        intent=hint.get("intent", ""),
+        requirements=list(hint.get("requirements", [])),
+        visual_context=hint.get("visual_context") or {},
+        task_type=hint.get("task_type", "feature"),
+        feedback=feedback or None,
+    )
+    step = history.assistant_turns
+    call_id = lambda i: f"toolu_offline_{step}_{i}"  # noqa: E731
+
+    if step == 0:
+        message = f"Reading the intent and {len(hint.get('requirements', []))} requirements"
+        return f"[offline] {message}.", [ToolCall(call_id(0), "report_progress", {"percent": 5, "message": message})]
+
+    latest_feedback = history.latest_feedback()
+    if latest_feedback and history.written:
+        target = _feedback_target(files, history.written, latest_feedback)
+        if target is not None:
+            return f"[offline] Applying feedback to {target.path}.", [
+                ToolCall(
+                    call_id(0), "write_file", {"path": target.path, "content": target.content, "kind": target.kind}
+                ),
+                ToolCall(
+                    call_id(1),
+                    "report_progress",
+                    {"percent": history.percent(files), "message": f"applied feedback to {target.path}"},
+                ),
+            ]
+
+    pending = [
+        f for f in files if f.path not in history.written and history.failures.get(f.path, 0) < MAX_WRITE_ATTEMPTS
+    ]
+    if pending:
+        file = pending[0]
+        done = len(files) - len(pending) + 1
+        percent = min(95, 5 + round(90 * done / max(1, len(files))))
+        return f"[offline] Writing {file.path}.", [
+            ToolCall(call_id(0), "write_file", {"path": file.path, "content": file.content, "kind": file.kind}),
+            ToolCall(call_id(1), "report_progress", {"percent": percent, "message": f"wrote {file.path}"}),
+        ]
+
+    written = [f.path for f in files if f.path in history.written]
+    summary = f"[offline] Wrote {len(written)} files: {', '.join(written) or 'none'}."
+    if feedback:
+        summary += f" Applied {len(feedback)} feedback item(s)."
+    return summary, [ToolCall(call_id(0), "finish", {"summary": summary})]
+
+
+def _feedback_target(files: list, written: set[str], feedback: list[str]):  # noqa: ANN202
+    candidates = [f for f in files if f.path in written]
+    for file in candidates:
+        if any(file.path in text or file.path.rsplit("/", 1)[-1] in text for text in feedback):
+            return file
+    return candidates[0] if candidates else None
+
+
+class _History:
+    """What the conversation says has happened: files written, failures, feedback."""
+
+    def __init__(self, messages: list[dict]) -> None:
+        self.messages = messages
+        self.assistant_turns = sum(1 for m in messages if m["role"] == "assistant")
+        results = {
+            block.get("tool_use_id"): block
+            for m in messages
+            if m["role"] == "user" and isinstance(m["content"], list)
+            for block in m["content"]
+            if block.get("type") == "tool_result"
+        }
+        self.written: set[str] = set()
+        self.failures: dict[str, int] = {}
+        for message in messages:
+            if message["role"] != "assistant" or not isinstance(message["content"], list):
+                continue
+            for block in message["content"]:
+                if block.get("type") != "tool_use" or block.get("name") != "write_file":
+                    continue
+                result = results.get(block["id"])
+                path = block["input"].get("path", "")
+                if result is None:
+                    continue
+                text = str(result.get("content", ""))
+                if result.get("is_error") or text.startswith(("error", "rejected")):
+                    self.failures[path] = self.failures.get(path, 0) + 1
+                else:
+                    self.written.add(path)
+
+    def feedback(self) -> list[str]:
+        return [text for m in self.messages if m["role"] == "user" for text in _feedback_texts(m)]
+
+    def latest_feedback(self) -> list[str]:
+        last_user = next((m for m in reversed(self.messages) if m["role"] == "user"), None)
+        return _feedback_texts(last_user) if last_user else []
+
+    def percent(self, files: list) -> int:
+        return min(95, 5 + round(90 * len(self.written) / max(1, len(files))))
+
+
+def _feedback_texts(message: dict) -> list[str]:
+    if not isinstance(message.get("content"), list):
+        return []
+    return [
+        block["text"].split(": ", 1)[-1]
+        for block in message["content"]
+        if block.get("type") == "text" and block.get("text", "").startswith("Feedback from")
+    ]

@@ -1,0 +1,96 @@
+"""Kill a real Celery worker process with SIGKILL mid-run, five times: the session still completes,
+nothing is written twice, the event log has no gap, and no checkpointed step is redone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from agents_app.models import AgentRun, RunStatus
+from artifacts_app.models import ArtifactVersion
+from sessions_app.models import SessionEvent
+from tests.engine.conftest import assert_gap_free, terminate_other_connections, wait_for, wait_for_status
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLS = 5
+
+
+def start_worker(tmp_path: Path, n: int) -> subprocess.Popen:
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "HARNESS_OFFLINE_STEP_SECONDS": "0.25",
+        "HARNESS_HEARTBEAT_STALE_SECONDS": "2",
+        "HARNESS_REAPER_INTERVAL_SECONDS": "1",
+        "HARNESS_LLM": "offline",
+    }
+    log = (tmp_path / f"worker-{n}.log").open("w")
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=2"]
+    command += ["-B", "-s", str(tmp_path / f"beat-{n}"), "--loglevel=WARNING", "--without-mingle", "--without-gossip"]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill(worker: subprocess.Popen) -> None:
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_it_survives_five_worker_kills_mid_run(start, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("a separate worker process needs a shared database server")
+    from config.celery import app
+
+    app.control.purge()
+    session = start(
+        agents=["requirements-analyst", "architect", "backend", "frontend", "test-engineer"],
+        execution_strategy="hybrid",
+    )
+    worker = start_worker(tmp_path, 0)
+    kills = 0
+    try:
+        last_step_total = 0
+        while kills < KILLS:
+            # Wait until an agent is mid-run and has made progress since the last kill.
+            def mid_run(last_step_total: int = last_step_total) -> bool:
+                running = AgentRun.objects.filter(session=session, status=RunStatus.RUNNING).exists()
+                total = sum(AgentRun.objects.filter(session=session).values_list("step", flat=True))
+                return running and total > last_step_total
+
+            wait_for(mid_run, timeout=90, interval=0.05, what="an agent to be mid-run")
+            last_step_total = sum(AgentRun.objects.filter(session=session).values_list("step", flat=True))
+            kill(worker)
+            kills += 1
+            worker = start_worker(tmp_path, kills)
+        session = wait_for_status(session, "completed", "failed", timeout=240)
+    finally:
+        if worker.poll() is None:
+            kill(worker)
+        terminate_other_connections()
+
+    logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
+    assert session.status == "completed", f"{session.completion_summary}\n{logs[-4000:]}"
+    assert_gap_free(session)
+    assert SessionEvent.objects.filter(session=session, type="agent.requeued").count() >= 1
+    for run in AgentRun.objects.filter(session=session):
+        versions = list(ArtifactVersion.objects.filter(author_run=run).values_list("artifact__path", "author_step"))
+        paths = Counter(path for path, _ in versions)
+        # Offline agents write each of their files once: a second version would be a redone step.
+        assert all(count == 1 for count in paths.values()), (run.agent.slug, paths)
+        steps = [step for _, step in versions]
+        assert len(steps) == len(set(steps))
+        resumed = list(
+            SessionEvent.objects.filter(run=run, type="agent.started").order_by("seq").values_list("data", flat=True)
+        )
+        resumed_steps = [d["resumed_from_step"] for d in resumed]
+        assert resumed_steps == sorted(resumed_steps), "a run went back to an earlier checkpoint"
