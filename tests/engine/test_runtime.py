@@ -4,9 +4,9 @@ pause/resume/cancel, feedback, approvals and conflicts."""
 from __future__ import annotations
 
 import pytest
-from agents_app.llm.base import ToolCall
 
 from agents_app import planning, runtime, scheduler
+from agents_app.llm.base import ToolCall
 from agents_app.models import AgentRun, FailureCategory, RunStatus
 from agents_app.selectors import policy_for
 from agents_app.services import approvals, control
