@@ -21,7 +21,7 @@ PHASE_ORDER = ["analysis", "design", "implementation", "testing", "review", "doc
 # How much each phase usually matters for a task type: the prior that BM25 evidence adds to.
 PHASE_PRIORS: dict[str, dict[str, float]] = {
     "feature": {
-        "analysis": 0.5, "design": 0.45, "implementation": 0.55, "testing": 0.5, "review": 0.4, "documentation": 0.4,
+        "analysis": 0.5, "design": 0.45, "implementation": 0.5, "testing": 0.55, "review": 0.45, "documentation": 0.45,
     },
     "bugfix": {"analysis": 0.3, "implementation": 0.55, "testing": 0.55, "review": 0.45},
     "refactor": {"design": 0.35, "implementation": 0.5, "testing": 0.5, "review": 0.5},
@@ -31,7 +31,7 @@ PHASE_PRIORS: dict[str, dict[str, float]] = {
     "epic": {"analysis": 0.7, "design": 0.5},
     "other": {"analysis": 0.4, "implementation": 0.4},
 }  # fmt: skip
-SELECT_THRESHOLD = 0.55
+SELECT_THRESHOLD = 0.5
 BM25_WEIGHT = 0.6
 
 SELECTION_SCHEMA = {

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 
@@ -103,14 +104,15 @@ class Renderer:
         if line:
             seq = event.get("seq")
             prefix = f"[dim]{seq:>4}[/dim] " if seq else "     "
-            self.console.print(prefix + line, markup=True)
+            self.console.print(prefix + escape(line), markup=True)
         elif event["type"] == "agent.progress" and not self.progress:
             state = self.agents[event["data"]["agent"]]
-            self.console.print(f"     {state.slug:<22} {bar(state.progress)} {state.progress:>3}% {state.activity}")
+            line = f"     {state.slug:<22} {bar(state.progress)} {state.progress:>3}% {state.activity}"
+            self.console.print(line, markup=False)
 
     def state(self, state: str) -> None:
         if not self.json_lines:
-            self.console.print(f"[yellow]{state}…[/yellow]")
+            self.console.print(f"[yellow]{escape(state)}…[/yellow]")
 
     def plain(self, text: str) -> None:
         if self.json_lines:

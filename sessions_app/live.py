@@ -29,6 +29,14 @@ def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
+def register_server_loop_if_in_memory(layer: object) -> None:
+    """Called from the server's event loop (a consumer or SSE view): remember it for the bridge."""
+    from channels.layers import InMemoryChannelLayer
+
+    if isinstance(layer, InMemoryChannelLayer):
+        register_server_loop(asyncio.get_running_loop())
+
+
 def publish(session_public_id: str, payload: dict[str, Any]) -> None:
     """Best effort: live delivery may drop (clients resync from the log); it never raises."""
     layer = get_channel_layer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -24,6 +25,27 @@ def ensure_builtin_agents() -> None:
     from django.apps import apps
 
     importlib.import_module("agents_app.migrations.0003_builtin_agents").create(apps, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_connections(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN202
+    """Worker and executor threads keep database connections (CONN_MAX_AGE); end them before the
+    test database is dropped."""
+    yield
+    with django_db_blocker.unblock():
+        terminate_other_connections()
+
+
+def terminate_other_connections() -> None:
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture
@@ -64,3 +86,34 @@ def api():  # noqa: ANN201
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker):  # noqa: ANN001, ANN201
+    """One real Celery worker for the test run, on the configured broker (Redis in CI), in threads.
+
+    Started once: Celery's test worker does not start cleanly twice in one process."""
+    from config.celery import app
+
+    with django_db_blocker.unblock():
+        app.control.purge()
+        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+            yield app
+        terminate_other_connections()
+
+
+@pytest.fixture
+def worker(celery_worker_session, transactional_db):  # noqa: ANN001, ANN201
+    return celery_worker_session
+
+
+@pytest.fixture
+def start(cast):  # noqa: ANN001, ANN201
+    """start(user="member", intent=..., **kwargs) → a session created through the engine's entry point."""
+    from agents_app.services.start import development_start
+
+    def _start(user: str = "member", intent: str = "build a chat app", **kwargs):  # noqa: ANN003, ANN202
+        kwargs.setdefault("organization", "acme")
+        return development_start(user=cast[user], intent=intent, **kwargs)
+
+    return _start

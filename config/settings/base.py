@@ -95,7 +95,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = None  # embedded mode serves from the finders; production collects into staticfiles/
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # embedded mode serves static files without collectstatic
 MEDIA_ROOT = Path(env_str("HARNESS_MEDIA_ROOT") or BASE_DIR / "media")
@@ -189,6 +189,7 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
+        "kombu": {"level": "ERROR"},
     },
 }
 HARNESS_AGENT_MAX_STEPS = env_int("HARNESS_AGENT_MAX_STEPS", 60)

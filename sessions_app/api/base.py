@@ -15,7 +15,8 @@ LIST_FIELDS = ("requirements", "screenshots", "agents")
 
 
 def request_data(request: Request) -> Any:
-    """JSON as is; multipart/form with `x` or `x[]` repeated turned into lists."""
+    """JSON as is; multipart/form with `x` or `x[]` repeated turned into lists (DRF's `request.data`
+    already holds the uploaded files, so they are taken from there exactly once)."""
     data = request.data
     if not isinstance(data, QueryDict):
         return data
@@ -26,12 +27,6 @@ def request_data(request: Request) -> Any:
             flat.setdefault(base, []).extend(data.getlist(key))
         else:
             flat[base] = data.get(key)
-    for key in request.FILES:
-        base = key[:-2] if key.endswith("[]") else key
-        if base in LIST_FIELDS:
-            flat.setdefault(base, []).extend(request.FILES.getlist(key))
-        else:
-            flat[base] = request.FILES.get(key)
     return flat
 
 

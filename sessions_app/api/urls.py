@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app.api import views
+from sessions_app.api import stream, views
 
 urlpatterns = [
     path("auth/token/", views.TokenCreateView.as_view(), name="api-token"),
@@ -8,6 +8,7 @@ urlpatterns = [
     path("sessions/", views.SessionListCreateView.as_view(), name="api-sessions"),
     path("sessions/<str:session_id>/", views.SessionDetailView.as_view(), name="api-session"),
     path("sessions/<str:session_id>/events/", views.EventListView.as_view(), name="api-session-events"),
+    path("sessions/<str:session_id>/stream/", stream.session_stream, name="api-session-stream"),
     path("sessions/<str:session_id>/feedback/", views.FeedbackCreateView.as_view(), name="api-session-feedback"),
     path(
         "sessions/<str:session_id>/requirements/",

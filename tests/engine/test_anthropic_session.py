@@ -8,8 +8,8 @@ import pytest
 
 from agents_app.models import LLMCall
 from artifacts_app.models import ArtifactVersion
-from tests.engine.conftest import assert_gap_free, wait_for_status
 from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
+from tests.support import assert_gap_free, wait_for_status
 
 
 @pytest.fixture

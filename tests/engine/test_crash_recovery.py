@@ -17,7 +17,8 @@ from django.db import connection
 from agents_app.models import AgentRun, RunStatus
 from artifacts_app.models import ArtifactVersion
 from sessions_app.models import SessionEvent
-from tests.engine.conftest import assert_gap_free, terminate_other_connections, wait_for, wait_for_status
+from tests.conftest import terminate_other_connections
+from tests.support import assert_gap_free, wait_for, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 5

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from agents_app.models import AgentRun, RunStatus
 from artifacts_app.models import ArtifactVersion
 from sessions_app.models import Requirement, RequirementSource
-from tests.engine.conftest import assert_gap_free, wait_for_status
+from tests.support import assert_gap_free, wait_for_status
 
 SAMPLE = Path(__file__).resolve().parents[2] / "harness_cli" / "samples" / "chat_app_design.png"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ class Command(BaseCommand):
             pass
         finally:
             if server.poll() is None:
-                server.send_signal(signal.SIGINT)
+                server.terminate()
                 try:
                     server.wait(timeout=10)
                 except subprocess.TimeoutExpired:
