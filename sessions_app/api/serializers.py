@@ -134,13 +134,29 @@ class SessionListFilterInput(serializers.Serializer):
     created_by = serializers.CharField(required=False)
 
 
-class EventOutput(serializers.BaseSerializer):
+class EventOutput(serializers.Serializer):
+    """The contract's event shape (`sessions_app.events.event_payload`)."""
+
+    seq = serializers.IntegerField(allow_null=True)
+    type = serializers.CharField()
+    session = serializers.CharField()
+    run = serializers.CharField(allow_null=True)
+    actor = serializers.JSONField()
+    at = serializers.DateTimeField()
+    data = serializers.JSONField()
+
     def to_representation(self, event) -> dict:  # noqa: ANN001
         return event_payload(
             event,
             session_public_id=self.context["session_public_id"],
             run_public_id=event.run.public_id if event.run_id else None,
         )
+
+
+class EventPageOutput(serializers.Serializer):
+    session = serializers.CharField()
+    last_seq = serializers.IntegerField()
+    events = EventOutput(many=True)
 
 
 class EventListFilterInput(serializers.Serializer):

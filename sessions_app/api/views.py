@@ -98,7 +98,7 @@ class SessionDetailView(APIView):
 
 
 class EventListView(SessionScopedView):
-    @extend_schema(parameters=[s.EventListFilterInput], responses=s.EventOutput(many=True))
+    @extend_schema(parameters=[s.EventListFilterInput], responses=s.EventPageOutput)
     def get(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
         filters = parse(s.EventListFilterInput, request.query_params)
