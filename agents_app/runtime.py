@@ -183,7 +183,15 @@ def _commit_step(
                 type="agent.completed",
                 actor=toolbox.actor,
                 run=run,
-                data={"agent": run.agent.slug, "summary": run.summary, "steps": run.step},
+                data={
+                    "agent": run.agent.slug,
+                    "summary": run.summary,
+                    "steps": run.step,
+                    "tokens": run.input_tokens
+                    + run.output_tokens
+                    + response.usage.input_tokens
+                    + response.usage.output_tokens,
+                },
             )
             return "finished"
     return "parked" if outcome.parked else "continue"

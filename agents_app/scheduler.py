@@ -136,6 +136,9 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
     from artifacts_app.models import Artifact
 
     files = list(Artifact.objects.filter(session=session).order_by("path").values_list("path", "latest_version_number"))
+    session.tokens_used, session.cost_usd = DevelopmentSession.objects.values_list("tokens_used", "cost_usd").get(
+        pk=session.pk
+    )
     lines = [f"{len(runs)} agents completed; {len(files)} files written."]
     lines += [f"- {r.agent.name}: {r.summary}" for r in runs if r.summary]
     session.completion_summary = "\n".join(lines)
@@ -149,6 +152,7 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
             "summary": session.completion_summary,
             "files": [{"path": p, "version": v} for p, v in files],
             "tokens": session.tokens_used,
+            "cost_usd": str(session.cost_usd),
         },
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -48,10 +49,24 @@ def publish(session_public_id: str, payload: dict[str, Any]) -> None:
         loop = _server_loop
         if loop is not None and loop.is_running() and not _running_in(loop):
             asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        elif _loop_running_here():
+            # Called from sync code under someone else's event loop (e.g. a test driving a browser):
+            # async_to_sync refuses to block that loop, so send from a short-lived thread.
+            sender = threading.Thread(target=lambda: asyncio.run(layer.group_send(group, message)), daemon=True)
+            sender.start()
+            sender.join(timeout=5)
         else:
             async_to_sync(layer.group_send)(group, message)
     except Exception:  # noqa: BLE001 - the log is the source of truth; a lost publish is resynced
         logger.warning("live publish to %s failed", group, exc_info=True)
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _running_in(loop: asyncio.AbstractEventLoop) -> bool:

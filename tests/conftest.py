@@ -37,15 +37,22 @@ def _end_stray_connections(django_db_setup, django_db_blocker):  # noqa: ANN001,
 
 
 def terminate_other_connections() -> None:
-    from django.db import connections
+    from django.db import OperationalError, connections
 
     connection = connections["default"]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+    if connection.vendor != "postgresql":
+        return
+    sql = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    for _ in range(2):  # this connection itself may have been ended by an earlier sweep
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+            return
+        except OperationalError:
+            connection.close()
 
 
 @pytest.fixture
@@ -99,7 +106,6 @@ def celery_worker_session(django_db_setup, django_db_blocker):  # noqa: ANN001, 
         app.control.purge()
         with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
             yield app
-        terminate_other_connections()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ const state = {
   watchers: {},
   selected: null,    // {id, path, version}
   seen: new Set(),
+  tokens: 0,
 };
 
 for (const run of initial.runs) {
@@ -89,7 +90,7 @@ function renderRuns() {
       if (["failed", "cancelled"].includes(run.status)) controls.append(button("retry", "Retry"));
       if (!["completed", "failed", "cancelled"].includes(run.status)) controls.append(button("cancel", "Cancel"));
     }
-    list.append(el("li", { class: `run status-${run.status}`, "data-agent": agent.slug },
+    list.append(el("li", { class: `run run-${run.status}`, "data-agent": agent.slug, "data-status": run.status },
       el("div", { class: "run-head" },
         el("strong", {}, agent.name || agent.slug),
         agent.restricted ? el("span", { class: "badge restricted" }, "restricted") : null,
@@ -190,7 +191,10 @@ function apply(event) {
       break;
     case "session.phase_changed": $("phase").textContent = data.to; break;
     case "agent.progress": run.progress = data.progress; run.activity = data.message; break;
-    case "agent.completed": run.status = "completed"; run.progress = 100; run.activity = data.summary; break;
+    case "agent.completed":
+      run.status = "completed"; run.progress = 100; run.activity = data.summary;
+      state.tokens += data.tokens || 0; $("tokens").textContent = state.tokens;
+      break;
     case "agent.pause_requested": run.activity = "pausing after this step…"; break;
     case "artifact.created": case "artifact.updated":
       state.files[data.path] = { id: data.artifact, version: data.version, kind: data.kind };
@@ -208,6 +212,9 @@ function apply(event) {
           paused: "paused", awaiting_approval: "awaiting_approval", failed: "failed", cancelled: "cancelled",
           retrying: "pending", requeued: "queued" }[event.type.split(".")[1]];
         if (status) run.status = status;
+      }
+      if (event.type === "session.completed") {
+        $("tokens").textContent = data.tokens; $("cost").textContent = Number(data.cost_usd).toFixed(4);
       }
       if (event.type.startsWith("session.") && data.status) {
         state.status = data.status;
