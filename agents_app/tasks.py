@@ -25,3 +25,13 @@ def advance_session(session_id: int) -> None:
 @shared_task(name="agents_app.tasks.requeue_stale_runs")
 def requeue_stale_runs() -> int:
     return reaper.requeue_stale_runs()
+
+
+@shared_task(name="agents_app.tasks.ping")
+def ping(key: str) -> None:
+    """A no-op task that stamps when it ran: the baseline of `make bench`'s enqueue→start latency."""
+    import time
+
+    from django.core.cache import cache
+
+    cache.set(key, time.time(), timeout=60)

@@ -25,6 +25,8 @@ export function drawGraph(container, agents, statusOf) {
   }));
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", width);  // never upscale a small plan; CSS shrinks a wide one
+
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "Dependencies: " + agents.map((a) =>
     a.depends_on.length ? `${a.slug} after ${a.depends_on.join(", ")}` : `${a.slug} first`).join("; "));
