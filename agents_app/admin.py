@@ -9,7 +9,6 @@ from django.db.models import Q
 from agents_app.models import AgentDefinition, AgentPolicy, AgentRun, ApprovalTrigger, LLMCall
 from agents_app.services.governance import agent_definition_delete, agent_definition_save, policy_update
 from sessions_app.admin_mixins import OrganizationScopedAdmin, ReadOnlyAdmin, ServiceAdminMixin, admin_org_ids
-from sessions_app.models import Organization
 from sessions_app.services.audit import model_snapshot
 
 
@@ -36,14 +35,6 @@ class AgentDefinitionAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return self.has_change_permission(request, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001, ANN201
-        if db_field.name == "organization":
-            org_ids = admin_org_ids(request.user)
-            if org_ids is not None:
-                kwargs["queryset"] = Organization.objects.filter(pk__in=org_ids)
-                kwargs["required"] = True
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def write(self, request, obj, form, change) -> None:  # noqa: ANN001
         before = model_snapshot(AgentDefinition.objects.get(pk=obj.pk)) if change else None
@@ -77,13 +68,6 @@ class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
         return ("organization",) if obj is not None else ()
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001, ANN201
-        if db_field.name == "organization":
-            org_ids = admin_org_ids(request.user)
-            if org_ids is not None:
-                kwargs["queryset"] = Organization.objects.filter(pk__in=org_ids)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def write(self, request, obj, form, change) -> None:  # noqa: ANN001
         """Everything, the many-to-many too, is saved by `policy_update` in one audited transaction."""

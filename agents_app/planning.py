@@ -28,7 +28,7 @@ from sessions_app.models import (
     Screenshot,
     SessionStatus,
 )
-from sessions_app.services.sessions import session_lock, session_transition
+from sessions_app.services.sessions import session_finish, session_lock, session_transition
 
 logger = logging.getLogger(__name__)
 MAX_AGENTS = 8
@@ -161,15 +161,8 @@ def write_plan(session_id: int, chosen: selection.Selection) -> str:
             return f"session became {session.status} while planning"
         if not chosen.chosen:
             reasons = "; ".join(f"{d['slug']}: {d['reason']}" for d in chosen.dropped) or "the registry is empty"
-            session.completion_summary = f"No agent this session may use fits it ({reasons})."
-            session.save(update_fields=["completion_summary", "updated_at"])
-            session_transition(
-                session=session,
-                to=SessionStatus.FAILED,
-                actor=Actor.system(),
-                event_type="session.failed",
-                data={"summary": session.completion_summary},
-            )
+            summary = f"No agent this session may use fits it ({reasons})."
+            session_finish(session=session, status=SessionStatus.FAILED, summary=summary)
             return "no agents"
         runs: dict[str, AgentRun] = {}
         for position, slug in enumerate(order):

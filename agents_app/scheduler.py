@@ -18,7 +18,7 @@ from agents_app.models import AgentRun, RunStatus
 from agents_app.selectors import policy_for
 from sessions_app.events import Actor, event_record
 from sessions_app.models import DevelopmentSession, SessionStatus
-from sessions_app.services.sessions import session_transition
+from sessions_app.services.sessions import session_finish
 
 logger = logging.getLogger(__name__)
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
@@ -115,15 +115,12 @@ def _finish_if_done(session: DevelopmentSession, runs: list[AgentRun]) -> None:
     blocked = [r for r in runs if r.status == RunStatus.PENDING]
     failed = [r for r in runs if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)]
     if failed and all(_blocked_by(r, failed) for r in blocked):
-        summary = "; ".join(f"{r.agent.slug} {r.status}: {r.error or r.failure_category}" for r in failed)
-        session.completion_summary = f"Stopped: {summary}. Retry the failed agents to continue."
-        session.save(update_fields=["completion_summary", "updated_at"])
-        session_transition(
+        reasons = "; ".join(f"{r.agent.slug} {r.status}: {r.error or r.failure_category}" for r in failed)
+        session_finish(
             session=session,
-            to=SessionStatus.FAILED,
-            actor=Actor.system(),
-            event_type="session.failed",
-            data={"failed_runs": [r.public_id for r in failed], "summary": session.completion_summary},
+            status=SessionStatus.FAILED,
+            summary=f"Stopped: {reasons}. Retry the failed agents to continue.",
+            data={"failed_runs": [r.public_id for r in failed]},
         )
 
 
@@ -141,15 +138,11 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
     )
     lines = [f"{len(runs)} agents completed; {len(files)} files written."]
     lines += [f"- {r.agent.name}: {r.summary}" for r in runs if r.summary]
-    session.completion_summary = "\n".join(lines)
-    session.save(update_fields=["completion_summary", "updated_at"])
-    session_transition(
+    session_finish(
         session=session,
-        to=SessionStatus.COMPLETED,
-        actor=Actor.system(),
-        event_type="session.completed",
+        status=SessionStatus.COMPLETED,
+        summary="\n".join(lines),
         data={
-            "summary": session.completion_summary,
             "files": [{"path": p, "version": v} for p, v in files],
             "tokens": session.tokens_used,
             "cost_usd": str(session.cost_usd),

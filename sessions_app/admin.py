@@ -12,7 +12,6 @@ from sessions_app.admin_mixins import (
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceAdminMixin,
-    admin_org_ids,
 )
 from sessions_app.models import (
     ApprovalRequest,
@@ -65,13 +64,6 @@ class MembershipAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
         return ("organization", "user") if obj is not None else ()
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001, ANN201
-        if db_field.name == "organization":
-            org_ids = admin_org_ids(request.user)
-            if org_ids is not None:
-                kwargs["queryset"] = Organization.objects.filter(pk__in=org_ids)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def write(self, request, obj, form, change) -> None:  # noqa: ANN001
         if change:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from sessions_app.errors import DomainError
-from sessions_app.models import Membership, Role
+from sessions_app.models import Membership, Organization, Role
 
 
 def admin_org_ids(user) -> set[int] | None:  # noqa: ANN001
@@ -68,6 +68,15 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return self.has_module_permission(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001, ANN201
+        """An organisation admin can only pick their own organisations."""
+        if db_field.name == "organization":
+            org_ids = admin_org_ids(request.user)
+            if org_ids is not None:
+                kwargs["queryset"] = Organization.objects.filter(pk__in=org_ids)
+                kwargs["required"] = True
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class ServiceAdminMixin:

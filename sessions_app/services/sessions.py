@@ -166,6 +166,21 @@ def session_transition(
     return session
 
 
+def session_finish(
+    *, session: DevelopmentSession, status: str, summary: str, data: dict[str, Any] | None = None
+) -> DevelopmentSession:
+    """End a locked session as completed or failed, with the summary people read."""
+    session.completion_summary = summary
+    session.save(update_fields=["completion_summary", "updated_at"])
+    return session_transition(
+        session=session,
+        to=status,
+        actor=Actor.system(),
+        event_type=f"session.{status}",
+        data={"summary": summary, **(data or {})},
+    )
+
+
 def session_lock(session: DevelopmentSession) -> DevelopmentSession:
     """Re-read the session under a row lock (inside a transaction)."""
     return DevelopmentSession.objects.select_for_update().get(pk=session.pk)

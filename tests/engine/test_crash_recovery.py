@@ -11,17 +11,21 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
 from agents_app.models import AgentRun, RunStatus
 from artifacts_app.models import ArtifactVersion
 from sessions_app.models import SessionEvent
+from sessions_app.services.sessions import session_create
 from tests.conftest import terminate_other_connections
 from tests.support import assert_gap_free, wait_for, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 5
+# Its own broker database: the in-process test worker (other tests) must not take these tasks.
+BROKER = "redis://127.0.0.1:6379/9"
 
 
 def start_worker(tmp_path: Path, n: int) -> subprocess.Popen:
@@ -33,6 +37,7 @@ def start_worker(tmp_path: Path, n: int) -> subprocess.Popen:
         "HARNESS_HEARTBEAT_STALE_SECONDS": "2",
         "HARNESS_REAPER_INTERVAL_SECONDS": "1",
         "HARNESS_LLM": "offline",
+        "REDIS_URL": BROKER,
     }
     log = (tmp_path / f"worker-{n}.log").open("w")
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=2"]
@@ -47,16 +52,20 @@ def kill(worker: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_it_survives_five_worker_kills_mid_run(start, tmp_path):
+def test_it_survives_five_worker_kills_mid_run(cast, acme, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("a separate worker process needs a shared database server")
-    from config.celery import app
-
-    app.control.purge()
-    session = start(
-        agents=["requirements-analyst", "architect", "backend", "frontend", "test-engineer"],
+    # The domain service writes the session without dispatching; planning goes to this test's broker.
+    session = session_create(
+        user=cast["member"],
+        organization=acme,
+        intent="build a chat app",
+        requested_agents=["requirements-analyst", "architect", "backend", "frontend", "test-engineer"],
         execution_strategy="hybrid",
     )
+    broker = Celery(broker=BROKER)
+    broker.control.purge()
+    broker.send_task("agents_app.tasks.plan_session", args=[session.pk])
     worker = start_worker(tmp_path, 0)
     kills = 0
     try:
