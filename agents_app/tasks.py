@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 from agents_app import planning, reaper, runtime, scheduler
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _fresh_connections(**kwargs) -> None:  # noqa: ANN003
+    """As Django does around a request: drop broken or expired connections (thread pools keep them)."""
+    close_old_connections()
 
 
 @shared_task(name="agents_app.tasks.plan_session", acks_late=True)

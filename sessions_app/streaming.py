@@ -9,6 +9,7 @@ channel is at capacity) makes it read the missing events from the log before goi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -88,6 +89,10 @@ class Subscription:
                 await self.queue.put(message["event"])
 
     async def get(self, timeout: float) -> dict | None:
+        """The next live event, None after `timeout`; ConnectionError when the channel layer is gone
+        (the stream then ends and the client reconnects and replays from the log)."""
+        if self._reader is not None and self._reader.done() and self.queue.empty():
+            raise ConnectionError(f"lost the channel layer: {self._reader.exception()!r}")
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
@@ -96,4 +101,5 @@ class Subscription:
     async def __aexit__(self, *exc: object) -> None:
         if self._reader is not None:
             self._reader.cancel()
-        await self.layer.group_discard(self.group, self.channel)
+        with contextlib.suppress(Exception):  # the layer may be the thing that failed
+            await self.layer.group_discard(self.group, self.channel)

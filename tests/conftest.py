@@ -133,9 +133,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
-    """daphne in a subprocess on the test database and Redis; this process runs the Celery worker."""
+def start_daphne(tmp_path, **extra_env: str):  # noqa: ANN001, ANN201
+    """daphne in a subprocess on the test database; returns (process, base URL)."""
     import os
     import subprocess
     import sys
@@ -151,8 +150,9 @@ def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
         "HARNESS_SSE_KEEPALIVE_SECONDS": "1",
+        **extra_env,
     }
-    log_path = tmp_path / "daphne.log"
+    log_path = tmp_path / f"daphne-{port}.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
         cwd=Path(__file__).resolve().parents[1], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
@@ -162,12 +162,18 @@ def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
     while True:
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310
-                break
+                return server, url
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
                 raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}") from None
             time.sleep(0.1)
+
+
+@pytest.fixture
+def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
+    """daphne on the test database and Redis; this process runs the Celery worker."""
+    server, url = start_daphne(tmp_path)
     yield url
     server.terminate()
     server.wait(timeout=10)

@@ -105,12 +105,14 @@ MEDIA_URL = "media/"
 REDIS_URL = env_str("REDIS_URL")
 TEAM_MODE = bool(REDIS_URL)
 
+CHANNEL_REDIS_URL = env_str("HARNESS_CHANNEL_REDIS_URL") or REDIS_URL  # a separate Redis for live delivery, if wanted
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [CHANNEL_REDIS_URL],
                 "capacity": env_int("HARNESS_CHANNEL_CAPACITY", 1000),
                 "expiry": 60,
                 "prefix": env_str("HARNESS_CHANNEL_PREFIX", "harness"),

@@ -7,6 +7,7 @@ every 15 s keeps proxies from closing the connection; `event: end` follows a ter
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 from channels.db import database_sync_to_async
@@ -21,6 +22,7 @@ from sessions_app.selectors import session_get
 from sessions_app.streaming import TERMINAL_EVENTS, Cursor, Subscription
 
 ACCESS_CHECK_SECONDS = 2.0
+logger = logging.getLogger(__name__)
 
 
 def _error(status: int, detail: str) -> JsonResponse:
@@ -63,6 +65,17 @@ async def session_stream(request: HttpRequest, session_id: str):  # noqa: ANN201
 
 
 async def _events(user, session: DevelopmentSession, after: int) -> AsyncIterator[str]:  # noqa: ANN001
+    """Ends without `end` when the channel layer fails: the client reconnects with its last id."""
+    try:
+        async for chunk in _follow(user, session, after):
+            yield chunk
+    except (ConnectionError, OSError) as exc:
+        logger.warning("SSE stream of %s ended: %s", session.public_id, exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a Redis error class; the client resyncs from the log
+        logger.warning("SSE stream of %s ended: %r", session.public_id, exc)
+
+
+async def _follow(user, session: DevelopmentSession, after: int) -> AsyncIterator[str]:  # noqa: ANN001
     keepalive = float(getattr(settings, "HARNESS_SSE_KEEPALIVE_SECONDS", 15))
     cursor = Cursor(session, after)
     async with Subscription(session.public_id) as subscription:  # join first, then replay
