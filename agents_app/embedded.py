@@ -38,14 +38,25 @@ def start(concurrency: int = 4) -> bool:
                 without_gossip=True,
                 loglevel="WARNING",
                 quiet=True,
-                beat=True,
-                schedule_filename=str(settings.BASE_DIR / "var" / "celerybeat-schedule"),
             )
             worker.start()
 
-        (settings.BASE_DIR / "var").mkdir(exist_ok=True)
         thread = threading.Thread(target=run, name="harness-embedded-worker", daemon=True)
         thread.start()
+        # Celery's embedded beat forks a process that would outlive the server; a thread sends the
+        # reaper task on the same schedule instead.
+        threading.Thread(target=_reaper_clock, name="harness-embedded-beat", daemon=True).start()
         _started.set()
         logger.info("embedded Celery worker started (memory broker, %s threads)", concurrency)
         return True
+
+
+def _reaper_clock() -> None:
+    from agents_app.tasks import requeue_stale_runs
+
+    interval = settings.CELERY_BEAT_SCHEDULE["requeue-stale-runs"]["schedule"]
+    while not _stopping.wait(interval):
+        requeue_stale_runs.delay()
+
+
+_stopping = threading.Event()
