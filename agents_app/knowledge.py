@@ -1,17 +1,173 @@
-"""Context an organisation's history and knowledge base lend to planning and agents.
+"""Context an organisation's knowledge base and history lend to planning and agents (reads only).
 
-The knowledge base (issue 7) fills `knowledge_snippets`; until then an organisation has no
-documents and the planner gets an empty list, which is also what a new organisation has.
+Search is PostgreSQL full text (a weighted `tsvector` column with a GIN index, `SearchRank`,
+`SearchHeadline` for snippets); on SQLite, the embedded default, it is BM25 over the organisation's
+documents in Python. Knowledge is untrusted text: it is only ever quoted to a model as reference.
 """
 
 from __future__ import annotations
 
-from sessions_app.models import DevelopmentSession
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from agents_app.models import AgentDefinition, KnowledgeDocument
+from agents_app.ranking import BM25, tokens
+from sessions_app.errors import NotFound
+from sessions_app.models import DevelopmentSession, Organization, RequirementStatus, SessionStatus
+
+SNIPPET_CHARS = 320
+HISTORY_DAYS = 180
+HISTORY_MIN_SESSIONS = 2
+_TERM = re.compile(r"[a-z0-9]{2,}")
 
 
-def knowledge_snippets(session: DevelopmentSession, *, limit: int = 5) -> list[dict]:
-    return []
+@dataclass(frozen=True)
+class KnowledgeHit:
+    document: KnowledgeDocument
+    rank: float
+    snippet: str
+
+    def as_context(self) -> dict:
+        return {
+            "id": self.document.public_id,
+            "title": self.document.title,
+            "tags": self.document.tags,
+            "snippet": self.snippet,
+        }
 
 
-def combination_history(session: DevelopmentSession) -> list[dict]:
-    return []
+def knowledge_documents(organization: Organization) -> QuerySet[KnowledgeDocument]:
+    return KnowledgeDocument.objects.filter(organization=organization).select_related(
+        "organization", "created_by", "source_session"
+    )
+
+
+def knowledge_get(*, user: Any, public_id: str) -> KnowledgeDocument:
+    """A document of one of the caller's organisations; any other id looks missing."""
+    document = (
+        KnowledgeDocument.objects.filter(public_id=public_id, organization__memberships__user=user)
+        .select_related("organization", "created_by", "source_session")
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if document is None:
+        raise NotFound(f"Knowledge document {public_id} not found.")
+    return document
+
+
+def knowledge_search(
+    *, organization: Organization, query: str, limit: int = 20, match_any: bool = False
+) -> list[KnowledgeHit]:
+    """Ranked documents. A person's query must match all its words (web-search syntax: quotes, -word,
+    or); the context for a session (`match_any`) ranks by any of its terms."""
+    documents = knowledge_documents(organization)
+    terms = _TERM.findall(query.lower())
+    if not terms:
+        return [KnowledgeHit(d, 0.0, _plain_snippet(d.body, [])) for d in documents[:limit]]
+    if connection.vendor == "postgresql":
+        return _search_postgres(documents, query, terms, limit=limit, match_any=match_any)
+    return _search_bm25(documents, query, terms, limit=limit, match_any=match_any)
+
+
+def _search_postgres(
+    documents: QuerySet[KnowledgeDocument], query: str, terms: list[str], *, limit: int, match_any: bool
+) -> list[KnowledgeHit]:
+    search = (
+        SearchQuery(" | ".join(dict.fromkeys(terms)), search_type="raw", config="english")
+        if match_any
+        else SearchQuery(query, search_type="websearch", config="english")
+    )
+    rows = (
+        documents.filter(search_vector=search)
+        .annotate(
+            rank=SearchRank(F("search_vector"), search),
+            snippet=SearchHeadline(
+                "body",
+                search,
+                config="english",
+                start_sel="**",
+                stop_sel="**",
+                max_words=45,
+                min_words=15,
+                max_fragments=2,
+                fragment_delimiter=" … ",
+            ),
+        )
+        .order_by("-rank", "-updated_at")[:limit]
+    )
+    return [KnowledgeHit(row, float(row.rank), row.snippet) for row in rows]
+
+
+def _search_bm25(
+    documents: QuerySet[KnowledgeDocument], query: str, terms: list[str], *, limit: int, match_any: bool
+) -> list[KnowledgeHit]:
+    by_id = {d.public_id: d for d in documents}
+    corpus = {key: f"{d.title} {d.title} {' '.join(d.tags)} {d.body}" for key, d in by_id.items()}
+    if not corpus:
+        return []
+    wanted = set(tokens(" ".join(terms)))
+    hits = []
+    for key, score in BM25(corpus).rank(" ".join(terms)):
+        if score <= 0:
+            continue
+        if not match_any and not wanted <= set(tokens(corpus[key])):
+            continue
+        hits.append(KnowledgeHit(by_id[key], round(score, 4), _plain_snippet(by_id[key].body, terms)))
+    return hits[:limit]
+
+
+def _plain_snippet(body: str, terms: list[str]) -> str:
+    text = " ".join(body.split())
+    lowered = text.lower()
+    positions = [p for p in (lowered.find(t) for t in terms) if p >= 0]
+    start = max(0, min(positions) - 60) if positions else 0
+    snippet = text[start : start + SNIPPET_CHARS]
+    return ("…" if start else "") + snippet + ("…" if start + SNIPPET_CHARS < len(text) else "")
+
+
+def knowledge_snippets(
+    session: DevelopmentSession, *, agent: AgentDefinition | None = None, limit: int = 5
+) -> list[dict]:
+    """The documents most relevant to the session (and agent): what the planner or the agent is shown."""
+    requirements = session.requirements.filter(status=RequirementStatus.ACTIVE).values_list("text", flat=True)
+    parts = [session.intent, *requirements]
+    if agent is not None:
+        parts += [agent.name, " ".join(agent.capabilities)]
+    hits = knowledge_search(organization=session.organization, query=" ".join(parts), limit=limit, match_any=True)
+    return [hit.as_context() for hit in hits]
+
+
+def combination_history(session: DevelopmentSession, *, limit: int = 12) -> list[dict]:
+    """How often each set of agents finished this organisation's sessions of the same task type lately."""
+    finished = (SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED)
+    rows = (
+        DevelopmentSession.objects.filter(
+            organization_id=session.organization_id,
+            task_type=session.task_type,
+            status__in=finished,
+            created_at__gte=timezone.now() - timedelta(days=HISTORY_DAYS),
+        )
+        .exclude(agent_combination="")
+        .exclude(pk=session.pk)
+        .values("agent_combination")
+        .annotate(sessions=Count("id"), completed=Count("id", filter=Q(status=SessionStatus.COMPLETED)))
+        .filter(sessions__gte=HISTORY_MIN_SESSIONS)
+        .order_by("-sessions", "agent_combination")[:limit]
+    )
+    return [
+        {
+            "agents": row["agent_combination"].split("+"),
+            "task_type": session.task_type,
+            "sessions": row["sessions"],
+            "success_rate": round(row["completed"] / row["sessions"], 3),
+        }
+        for row in rows
+    ]

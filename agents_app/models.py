@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from sessions_app.ids import run_public_id
+from sessions_app.ids import knowledge_public_id, run_public_id
 
 
 class ArtifactKind(models.TextChoices):
@@ -77,6 +80,11 @@ class ApprovalTrigger(models.TextChoices):
     AGENT_REQUEST = "agent_request", "When an agent asks (always on)"
 
 
+class ConflictHandling(models.TextChoices):
+    FLAG = "flag", "Record it and ask a lead to decide; the writer goes on"
+    BLOCK = "block", "Park the later writer until a lead decides"
+
+
 class AgentPolicy(models.Model):
     """An organisation's rules for agents; edited by admins in the Django admin."""
 
@@ -88,6 +96,13 @@ class AgentPolicy(models.Model):
         default=list, blank=True, help_text=f"Which actions need a lead's approval: {ApprovalTrigger.values}"
     )
     max_parallel_agents = models.PositiveSmallIntegerField(default=4)
+    cross_session_conflicts = models.CharField(
+        max_length=8,
+        choices=ConflictHandling.choices,
+        default=ConflictHandling.FLAG,
+        help_text="When two running sessions write the same path: flag it for a lead's decision, or also park the "
+        "later writer until a lead decides.",
+    )
     token_budget_per_session = models.PositiveIntegerField(default=400_000)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -228,3 +243,45 @@ class LLMCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.provider}/{self.model} ({self.input_tokens}+{self.output_tokens} tokens)"
+
+
+class KnowledgeSource(models.TextChoices):
+    MANUAL = "manual", "Written in Harness"
+    UPLOAD = "upload", "Uploaded file"
+    SESSION = "session", "Saved from a session"
+
+
+class KnowledgeDocument(models.Model):
+    """Organisation knowledge that informs selection and agents — as reference text, never as instructions."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=knowledge_public_id, editable=False)
+    organization = models.ForeignKey(
+        "sessions_app.Organization", on_delete=models.CASCADE, related_name="knowledge_documents"
+    )
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown.")
+    tags = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=KnowledgeSource.choices, default=KnowledgeSource.MANUAL)
+    source_name = models.CharField(max_length=255, blank=True, default="", help_text="Uploaded file name.")
+    source_session = models.ForeignKey(
+        "sessions_app.DevelopmentSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    #: Weighted title/tags (A) and body (B) lexemes, kept current by the knowledge service (PostgreSQL only).
+    search_vector = SearchVectorField(null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-updated_at"]),
+            GinIndex(fields=["search_vector"], name="knowledge_search_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        if not isinstance(self.tags, list) or not all(isinstance(t, str) and t.strip() for t in self.tags):
+            raise ValidationError({"tags": "Tags are a list of non-empty strings."})

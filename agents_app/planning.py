@@ -18,6 +18,7 @@ from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
 from agents_app.models import AgentRun
 from agents_app.selectors import agent_availability
+from agents_app.services.knowledge import knowledge_consulted
 from sessions_app.access import role_in
 from sessions_app.events import Actor, event_record
 from sessions_app.models import (
@@ -54,8 +55,9 @@ def plan_session(session_id: int) -> str:
     provider = get_provider()
     analyse_screenshots(session, provider)
     session.refresh_from_db()
-    chosen = choose(session, provider)
-    return write_plan(session_id, chosen)
+    knowledge = knowledge_snippets(session)
+    chosen = choose(session, provider, knowledge=knowledge)
+    return write_plan(session_id, chosen, knowledge=knowledge)
 
 
 def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider) -> None:
@@ -123,7 +125,9 @@ def _save_analysis(session_id: int, screenshot_id: int, analysis: dict) -> None:
         )
 
 
-def choose(session: DevelopmentSession, provider: LLMProvider) -> selection.Selection:
+def choose(
+    session: DevelopmentSession, provider: LLMProvider, *, knowledge: list[dict] | None = None
+) -> selection.Selection:
     role = role_in(session.created_by, session.organization_id)
     availability = agent_availability(organization=session.organization, role=role)
     data = selection.SelectionInput(
@@ -139,14 +143,14 @@ def choose(session: DevelopmentSession, provider: LLMProvider) -> selection.Sele
         explicit=list(session.requested_agents),
         chosen_by=session.created_by.get_username(),
         max_agents=min(MAX_AGENTS, max(1, len(availability.usable))),
-        knowledge=knowledge_snippets(session),
+        knowledge=knowledge if knowledge is not None else knowledge_snippets(session),
         history=combination_history(session),
         session_id=session.pk,
     )
     return selection.select_agents(provider, data)
 
 
-def write_plan(session_id: int, chosen: selection.Selection) -> str:
+def write_plan(session_id: int, chosen: selection.Selection, *, knowledge: list[dict] | None = None) -> str:
     edges = selection.shape(chosen)
     rank = {a.slug: i for i, (a, _) in enumerate(chosen.chosen)}
     order = selection.topological_order(edges, rank) or [a.slug for a, _ in chosen.chosen]
@@ -191,8 +195,11 @@ def write_plan(session_id: int, chosen: selection.Selection) -> str:
             "phases": selection.phases_of([agents[s][0] for s in order]),
             "dropped": chosen.dropped,
             "ranking": chosen.ranking[:12],
+            "knowledge": [doc["id"] for doc in knowledge or []],
         }
-        session.save(update_fields=["plan", "updated_at"])
+        session.agent_combination = "+".join(sorted(agents))[:400]
+        session.save(update_fields=["plan", "agent_combination", "updated_at"])
+        knowledge_consulted(session=session, decision="selection", documents=knowledge or [])
         event_record(session=session, type="session.plan_ready", actor=Actor.system(), data=session.plan)
         if session.status == SessionStatus.PLANNING:
             session_transition(

@@ -10,6 +10,7 @@ dies mid-step loses only that step; whoever claims the run next resumes from the
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +24,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents_app import briefing, scheduler
+from agents_app.knowledge import knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
 from agents_app.models import AgentRun, FailureCategory, RunStatus
 from agents_app.selectors import policy_for
+from agents_app.services.knowledge import knowledge_consulted
 from agents_app.toolbox import Toolbox
 from agents_app.tools import tools_for
 from sessions_app.events import Actor, event_record, event_send_ephemeral, session_lock_row
@@ -114,7 +117,7 @@ def step(run_id: int, attempt: int) -> str:
     if run.step >= settings.HARNESS_AGENT_MAX_STEPS:
         return fail(run, attempt, FailureCategory.VALIDATION, f"did not finish within {run.step} steps")
 
-    messages = list(checkpoint.get("messages") or [briefing.first_message(run)])
+    messages = list(checkpoint.get("messages") or [_briefing_with_knowledge(run)])
     feedback = _undelivered_feedback(run, checkpoint)
     if feedback:
         messages[-1] = _with_feedback(messages[-1], feedback)
@@ -136,6 +139,17 @@ def step(run_id: int, attempt: int) -> str:
         category = exc.category if exc.category in FailureCategory.values else FailureCategory.LLM_ERROR
         return fail(run, attempt, category, str(exc))
     return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback)
+
+
+def _briefing_with_knowledge(run: AgentRun) -> dict:
+    """The first message, with the organisation knowledge most relevant to this agent (recorded as consulted)."""
+    knowledge = knowledge_snippets(run.session, agent=run.agent, limit=3)
+    if knowledge:
+        with transaction.atomic():
+            knowledge_consulted(
+                session=run.session, decision=f"briefing of {run.agent.slug}", documents=knowledge, run=run
+            )
+    return briefing.first_message(run, knowledge=knowledge)
 
 
 def _commit_step(
@@ -239,9 +253,30 @@ def fail(run: AgentRun, attempt: int, category: str, error: str) -> str:
             type="agent.failed",
             actor=Actor.system(),
             run=run,
-            data={"agent": run.agent.slug, "category": category, "error": run.error, "step": run.step},
+            data={
+                "agent": run.agent.slug,
+                "category": category,
+                "error": run.error,
+                "signature": error_signature(run.error),
+                "step": run.step,
+            },
         )
     return "failed"
+
+
+_VARIABLE_PARTS = [
+    (re.compile(r"\b(dev|run|art|apr|kn)_[0-9a-z]{20}\b"), r"\1_…"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),
+    (re.compile(r"\b0x[0-9a-f]+\b|\b\d+(\.\d+)?\b", re.IGNORECASE), "N"),
+]
+
+
+def error_signature(error: str) -> str:
+    """The error with ids, quoted values and numbers masked, so the same failure groups together."""
+    first_line = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    for pattern, replacement in _VARIABLE_PARTS:
+        first_line = pattern.sub(replacement, first_line)
+    return first_line[:160]
 
 
 # --- feedback ---------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ PHASE_PRIORS: dict[str, dict[str, float]] = {
 }  # fmt: skip
 SELECT_THRESHOLD = 0.5
 BM25_WEIGHT = 0.6
+HISTORY_WEIGHT = 0.3  # how far the organisation's success with an agent moves its score, either way
+HISTORY_MIN_SESSIONS = 3
 
 SELECTION_SCHEMA = {
     "type": "object",
@@ -167,6 +169,7 @@ def offline_ranking(data: SelectionInput) -> list[dict]:
     scored = BM25(documents).rank(query)
     top = max((score for _, score in scored), default=0.0) or 1.0
     priors = PHASE_PRIORS.get(data.task_type, PHASE_PRIORS["other"])
+    history = history_adjustments(data.history)
     by_slug = {a.slug: a for a in data.candidates}
     ranking = []
     for slug, score in scored:
@@ -176,10 +179,31 @@ def offline_ranking(data: SelectionInput) -> list[dict]:
                 "slug": slug,
                 "bm25": round(score, 3),
                 "prior": prior,
-                "score": round(BM25_WEIGHT * score / top + prior, 3),
+                "history": history.get(slug, 0.0),
+                "score": round(BM25_WEIGHT * score / top + prior + history.get(slug, 0.0), 3),
             }
         )
     return sorted(ranking, key=lambda r: (-r["score"], r["slug"]))
+
+
+def history_adjustments(history: list[dict]) -> dict[str, float]:
+    """An agent whose combinations finished more often than the organisation's average (on this task type)
+    gains up to HISTORY_WEIGHT/2; one that failed more often loses as much. Needs a few sessions of evidence."""
+    sessions: dict[str, int] = {}
+    completed: dict[str, float] = {}
+    for row in history:
+        for slug in row["agents"]:
+            sessions[slug] = sessions.get(slug, 0) + row["sessions"]
+            completed[slug] = completed.get(slug, 0) + row["success_rate"] * row["sessions"]
+    total = sum(row["sessions"] for row in history)
+    if not total:
+        return {}
+    baseline = sum(row["success_rate"] * row["sessions"] for row in history) / total
+    return {
+        slug: round(HISTORY_WEIGHT * (completed[slug] / n - baseline), 3)
+        for slug, n in sessions.items()
+        if n >= HISTORY_MIN_SESSIONS
+    }
 
 
 def _visual_terms(visual_context: dict) -> str:
@@ -198,7 +222,9 @@ def offline_answer(data: SelectionInput, ranking: list[dict]) -> dict:
             "slug": r["slug"],
             "reason": (
                 f"ranked {r['score']:.2f} against the intent "
-                f"(BM25 {r['bm25']}, {by_slug[r['slug']].phase} prior {r['prior']})"
+                f"(BM25 {r['bm25']}, {by_slug[r['slug']].phase} prior {r['prior']}"
+                + (f", team history {r['history']:+}" if r.get("history") else "")
+                + ")"
             ),
         }
         for r in picked

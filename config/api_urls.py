@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("sessions_app.api.urls")),
     path("", include("agents_app.api.urls")),
     path("", include("artifacts_app.api.urls")),
+    path("", include("analytics_app.api.urls")),
 ]

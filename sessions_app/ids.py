@@ -23,3 +23,7 @@ def artifact_public_id() -> str:
 
 def approval_public_id() -> str:
     return new_public_id("apr")
+
+
+def knowledge_public_id() -> str:
+    return new_public_id("kn")

@@ -123,6 +123,10 @@ class DevelopmentSession(models.Model):
     completed_phases = models.JSONField(default=list, blank=True)
     completion_summary = models.TextField(blank=True, default="")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    #: An epic's children that must complete before this child starts.
+    depends_on = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="dependents")
+    #: The planned agents' slugs, sorted and joined by "+": what analytics groups success by.
+    agent_combination = models.CharField(max_length=400, blank=True, default="", editable=False)
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
     tokens_used = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
@@ -136,6 +140,7 @@ class DevelopmentSession(models.Model):
         indexes = [
             models.Index(fields=["organization", "-created_at"]),
             models.Index(fields=["organization", "status"]),
+            models.Index(fields=["organization", "task_type", "agent_combination"]),
         ]
         permissions = [
             ("collaborate_developmentsession", "Can collaborate on a shared development session"),
@@ -158,6 +163,10 @@ class DevelopmentSession(models.Model):
 
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_SESSION_STATUSES
+
+    @property
+    def is_epic(self) -> bool:
+        return self.task_type == TaskType.EPIC
 
     def clean(self) -> None:
         if self.parent_id and self.parent.organization_id != self.organization_id:

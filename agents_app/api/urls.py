@@ -15,5 +15,7 @@ urlpatterns = [
     path(RUN + "resume/", views.RunResumeView.as_view(), name="api-run-resume"),
     path(RUN + "cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),
     path(RUN + "retry/", views.RunRetryView.as_view(), name="api-run-retry"),
+    path("knowledge/", views.KnowledgeListCreateView.as_view(), name="api-knowledge"),
+    path("knowledge/<str:document_id>/", views.KnowledgeDetailView.as_view(), name="api-knowledge-detail"),
     path("approvals/<str:approval_id>/decide/", views.ApprovalDecideView.as_view(), name="api-approval-decide"),
 ]

@@ -5,18 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents_app.api.serializers import AgentListInput, AgentOutput
+from agents_app.api.serializers import (
+    AgentListInput,
+    AgentOutput,
+    KnowledgeCreateInput,
+    KnowledgeHitOutput,
+    KnowledgeOutput,
+    KnowledgeSearchInput,
+)
+from agents_app.knowledge import knowledge_get, knowledge_search
 from agents_app.selectors import agent_availability, run_get
-from agents_app.services import approvals, control
+from agents_app.services import approvals, control, knowledge
 from sessions_app.access import organization_for
 from sessions_app.api.base import SessionScopedView, parse
 from sessions_app.api.serializers import ApprovalDecideInput, ApprovalOutput, RunOutput
 from sessions_app.api.views import session_detail_response
-from sessions_app.selectors import approval_get
+from sessions_app.selectors import approval_get, session_get
 
 
 class AgentListView(APIView):
@@ -74,3 +84,49 @@ class ApprovalDecideView(APIView):
             user=request.user, approval=approval, decision=data["decision"], comment=data["comment"]
         )
         return Response(ApprovalOutput(approval_get(user=request.user, public_id=approval.public_id)).data)
+
+
+class KnowledgeListCreateView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(parameters=[KnowledgeSearchInput], responses=KnowledgeHitOutput(many=True))
+    def get(self, request: Request) -> Response:
+        data = parse(KnowledgeSearchInput, request.query_params)
+        organization, _ = organization_for(request.user, data["organization"])
+        hits = knowledge_search(organization=organization, query=data["q"], limit=data["limit"])
+        return Response({"results": KnowledgeHitOutput(hits, many=True).data, "query": data["q"]})
+
+    @extend_schema(request=KnowledgeCreateInput, responses={201: KnowledgeOutput})
+    def post(self, request: Request) -> Response:
+        data = parse(KnowledgeCreateInput, request.data)
+        if data["session"]:
+            session = session_get(user=request.user, public_id=data["session"])
+            document = knowledge.knowledge_from_session(user=request.user, session=session, tags=data["tags"])
+        elif data["file"]:
+            document = knowledge.knowledge_upload(
+                user=request.user,
+                organization=data["organization"],
+                upload=data["file"],
+                title=data["title"],
+                tags=data["tags"],
+            )
+        else:
+            document = knowledge.knowledge_create(
+                user=request.user,
+                organization=data["organization"],
+                title=data["title"],
+                body=data["body"],
+                tags=data["tags"],
+            )
+        return Response(KnowledgeOutput(document).data, status=status.HTTP_201_CREATED)
+
+
+class KnowledgeDetailView(APIView):
+    @extend_schema(responses=KnowledgeOutput)
+    def get(self, request: Request, document_id: str) -> Response:
+        return Response(KnowledgeOutput(knowledge_get(user=request.user, public_id=document_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, document_id: str) -> Response:
+        knowledge.knowledge_delete(user=request.user, document=knowledge_get(user=request.user, public_id=document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
