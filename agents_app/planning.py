@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from agents_app import scheduler, selection, vision
+from agents_app import epics, scheduler, selection, vision
 from agents_app.knowledge import combination_history, knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
@@ -37,7 +37,7 @@ MAX_AGENTS = 8
 
 def plan_session(session_id: int) -> str:
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
         if session is None:
             return "no such session"
         if session.plan:
@@ -55,6 +55,8 @@ def plan_session(session_id: int) -> str:
     provider = get_provider()
     analyse_screenshots(session, provider)
     session.refresh_from_db()
+    if session.is_epic:
+        return epics.plan_epic(session, provider)
     knowledge = knowledge_snippets(session)
     chosen = choose(session, provider, knowledge=knowledge)
     return write_plan(session_id, chosen, knowledge=knowledge)
@@ -156,7 +158,7 @@ def write_plan(session_id: int, chosen: selection.Selection, *, knowledge: list[
     order = selection.topological_order(edges, rank) or [a.slug for a, _ in chosen.chosen]
     agents = {a.slug: (a, reason) for a, reason in chosen.chosen}
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
         if session is None:
             return "no such session"
         if session.plan:

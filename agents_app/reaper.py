@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents_app import scheduler
 from agents_app.models import AgentRun, RunStatus
 from sessions_app.events import Actor, session_lock_row
-from sessions_app.models import DevelopmentSession, SessionStatus
+from sessions_app.models import DevelopmentSession, SessionStatus, TaskType
 
 logger = logging.getLogger(__name__)
 BATCH = 100
@@ -57,10 +57,20 @@ def requeue_stale_runs() -> int:
 
 def _restart_stuck_planning(before) -> None:  # noqa: ANN001
     """A session whose planning task was lost (worker died while planning) is planned again."""
-    stuck = DevelopmentSession.objects.filter(
-        status__in=(SessionStatus.CREATED, SessionStatus.PLANNING), updated_at__lt=before
-    ).values_list("pk", flat=True)[:BATCH]
+    stuck = (
+        DevelopmentSession.objects.filter(
+            status__in=(SessionStatus.CREATED, SessionStatus.PLANNING), updated_at__lt=before
+        )
+        .exclude(status=SessionStatus.CREATED, parent__isnull=False)  # an epic's child waits for its epic
+        .values_list("pk", flat=True)[:BATCH]
+    )
     from agents_app import tasks
 
     for session_id in stuck:
         tasks.plan_session.delay(session_id)
+    # An epic whose advance was lost with a worker moves on here (advancing twice is harmless).
+    running_epics = DevelopmentSession.objects.filter(
+        task_type=TaskType.EPIC, status=SessionStatus.RUNNING, updated_at__lt=before
+    ).values_list("pk", flat=True)[:BATCH]
+    for epic_id in running_epics:
+        tasks.advance_epic.delay(epic_id)

@@ -90,7 +90,7 @@ def execute(run_id: int, task_id: str) -> str:
 def _lock_fenced(run_id: int, session_id: int, attempt: int) -> AgentRun:
     session_lock_row(session_id)
     run = (
-        AgentRun.objects.select_for_update(of=("self",))
+        AgentRun.objects.select_for_update(of=("self",), no_key=True)
         .select_related("agent", "session__organization")
         .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
         .first()

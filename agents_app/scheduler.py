@@ -59,7 +59,7 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
 
 def advance(session_id: int) -> None:
     with transaction.atomic():
-        session = DevelopmentSession.objects.select_for_update().filter(pk=session_id).first()
+        session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
         if session is None or session.status != SessionStatus.RUNNING:
             return
         runs = list(

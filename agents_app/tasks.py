@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from agents_app import planning, reaper, runtime, scheduler
+from agents_app import epics, planning, reaper, runtime, scheduler
 
 
 @task_prerun.connect
@@ -29,6 +29,11 @@ def run_agent(self, run_id: int) -> str:  # noqa: ANN001
 @shared_task(name="agents_app.tasks.advance_session")
 def advance_session(session_id: int) -> None:
     scheduler.advance(session_id)
+
+
+@shared_task(name="agents_app.tasks.advance_epic")
+def advance_epic(epic_id: int) -> str:
+    return epics.epic_advance(epic_id)
 
 
 @shared_task(name="agents_app.tasks.requeue_stale_runs")

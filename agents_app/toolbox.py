@@ -8,12 +8,14 @@ from typing import Any
 from django.utils import timezone
 
 from agents_app.llm.base import ToolCall
-from agents_app.models import AgentPolicy, AgentRun, ApprovalTrigger, RunStatus
+from agents_app.models import AgentPolicy, AgentRun, ApprovalTrigger, ConflictHandling, RunStatus
+from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
-from artifacts_app.selectors import latest_contents
-from artifacts_app.services import artifact_write
+from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_contents
+from artifacts_app.services import artifact_write, normalise_path
 from sessions_app.errors import DomainError
 from sessions_app.events import Actor, event_record
+from sessions_app.models import ApprovalRequest
 
 
 @dataclass
@@ -63,21 +65,28 @@ class Toolbox:
             return _result(call.id, f"error: bad arguments for {call.name}: {exc}", True)
 
     def _tool_list_files(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        """The session's files, then (for an epic's child) what its completed siblings wrote."""
         files = latest_contents(session=self.run.session)
-        listing = "\n".join(f"{path} (v{number})" for path, (number, _) in sorted(files.items())) or "(empty)"
-        return _result(call.id, listing)
+        lines = [f"{path} (v{number})" for path, (number, _) in sorted(files.items())]
+        inherited = {p: v for p, v in inherited_contents(session=self.run.session).items() if p not in files}
+        lines += [f"{path} (v{number}, from {source})" for path, (number, _, source) in sorted(inherited.items())]
+        return _result(call.id, "\n".join(lines) or "(empty)")
 
     def _tool_read_file(self, call: ToolCall, outcome: StepOutcome) -> dict:
         path = str(call.input["path"])
         files = latest_contents(session=self.run.session)
-        if path not in files:
-            return _result(call.id, f"error: {path} does not exist", True)
-        number, content = files[path]
-        self.checkpoint.setdefault("seen", {})[path] = number
-        return _result(call.id, content)
+        if path in files:
+            number, content = files[path]
+            self.checkpoint.setdefault("seen", {})[path] = number
+            return _result(call.id, content)
+        inherited = inherited_contents(session=self.run.session).get(path)
+        if inherited is not None:
+            number, content, source = inherited
+            return _result(call.id, f"(v{number} from {source}; writing it makes this session's own copy)\n{content}")
+        return _result(call.id, f"error: {path} does not exist", True)
 
     def _tool_write_file(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
-        path, content = str(call.input["path"]), str(call.input["content"])
+        path, content = normalise_path(str(call.input["path"])), str(call.input["content"])
         if needs_approval(self.run, self.policy) and not self._approved(call):
             self._park(
                 call,
@@ -87,6 +96,17 @@ class Toolbox:
                 details={"path": path, "content": content},
             )
             return None
+        if not self._approved(call) and not conflicts.already_flagged(self.run.session, path):
+            others = concurrent_writers(session=self.run.session, path=path)
+            if others and self.policy.cross_session_conflicts == ConflictHandling.BLOCK:
+                summary, details = conflicts.conflict_details(self.run.session, path, others)
+                approval = self._park(
+                    call, outcome, action=conflicts.ACTION, summary=summary, details={**details, "content": content}
+                )
+                conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=approval)
+                return None
+            if others:
+                conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=None)
         return self._write(call.id, path, content, call.input.get("kind"))
 
     def _write(self, call_id: str, path: str, content: str, kind: str | None) -> dict:
@@ -144,7 +164,7 @@ class Toolbox:
 
     def _park(
         self, call: ToolCall, outcome: StepOutcome, *, action: str, summary: str, details: dict[str, Any]
-    ) -> None:
+    ) -> ApprovalRequest:
         approval = approval_request(run=self.run, action=action, summary=summary, details=details, actor=self.actor)
         self.checkpoint["pending"] = {
             "approval": approval.public_id,
@@ -153,6 +173,7 @@ class Toolbox:
             "input": call.input,
         }
         outcome.parked = True
+        return approval
 
     def settle_pending(self, decision: str, comment: str) -> dict:
         """After a decision: carry out (or refuse) the parked call and give the agent its result."""

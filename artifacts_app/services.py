@@ -84,7 +84,7 @@ def artifact_write(
     if kind is not None and kind not in ArtifactKind.values:
         kind = None
     session_lock_row(session.pk)
-    artifact, created = Artifact.objects.select_for_update().get_or_create(
+    artifact, created = Artifact.objects.select_for_update(no_key=True).get_or_create(
         session=session,
         path=path,
         defaults={"kind": kind or kind_for(path), "language": language_for(path)},

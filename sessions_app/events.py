@@ -55,8 +55,12 @@ def event_payload(event: SessionEvent, *, session_public_id: str, run_public_id:
 
 
 def session_lock_row(session_id: int) -> None:
-    """Take the session row lock first: every writer locks session → run → artifact, never the reverse."""
-    DevelopmentSession.objects.select_for_update().filter(pk=session_id).values_list("pk", flat=True).first()
+    """Take the session row lock first: every writer locks session → run → artifact, never the reverse.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: PostgreSQL checks foreign keys at commit with a KEY SHARE
+    lock on the referenced row, which FOR UPDATE would block — a deadlock between a writer holding
+    a session and a transaction committing an event (or a child session) that references it."""
+    DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).values_list("pk", flat=True).first()
 
 
 def event_record(
@@ -75,7 +79,9 @@ def event_record(
     """
     with transaction.atomic():
         last_seq = (
-            DevelopmentSession.objects.select_for_update().values_list("last_event_seq", flat=True).get(pk=session.pk)
+            DevelopmentSession.objects.select_for_update(no_key=True)
+            .values_list("last_event_seq", flat=True)
+            .get(pk=session.pk)
         )
         seq = last_seq + 1
         DevelopmentSession.objects.filter(pk=session.pk).update(last_event_seq=seq)

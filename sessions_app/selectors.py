@@ -83,6 +83,15 @@ def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
         session.artifacts.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
     )
     session.pending_approvals = session.approvals.filter(status="pending").count()
+    session.child_list = (
+        list(
+            DevelopmentSession.objects.filter(parent=session)
+            .prefetch_related(Prefetch("depends_on", queryset=DevelopmentSession.objects.only("id", "public_id")))
+            .order_by("created_at", "id")
+        )
+        if session.is_epic
+        else []
+    )
     return session
 
 

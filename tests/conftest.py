@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun, task_prerun
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -108,9 +110,39 @@ def celery_worker_session(django_db_setup, django_db_blocker):  # noqa: ANN001, 
             yield app
 
 
+_tasks_in_flight: set[str] = set()
+
+
+@task_prerun.connect(weak=False)
+def _task_started(task_id=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+    _tasks_in_flight.add(task_id)
+
+
+@task_postrun.connect(weak=False)
+def _task_ended(task_id=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+    _tasks_in_flight.discard(task_id)
+
+
 @pytest.fixture
 def worker(celery_worker_session, transactional_db):  # noqa: ANN001, ANN201
-    return celery_worker_session
+    """The shared worker; after the test, wait until it is idle so no task runs while the tables are flushed."""
+    yield celery_worker_session
+    deadline = time.monotonic() + 30
+    quiet_since = None
+    while time.monotonic() < deadline:
+        busy = bool(_tasks_in_flight) or _queued(celery_worker_session)
+        quiet_since = None if busy else (quiet_since or time.monotonic())
+        if quiet_since and time.monotonic() - quiet_since > 0.3:
+            break
+        time.sleep(0.05)
+
+
+def _queued(app) -> int:  # noqa: ANN001
+    with app.connection_for_read() as conn:
+        try:
+            return conn.default_channel.client.llen("celery") if hasattr(conn.default_channel, "client") else 0
+        except Exception:  # noqa: BLE001 - an unreachable broker is not a busy one
+            return 0
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -20,6 +21,7 @@ class AgentListInput(serializers.Serializer):
     organization = serializers.SlugField()
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class TagsField(serializers.Field):
     """A list of strings, or one comma-separated string (handy in multipart forms)."""
 

@@ -100,7 +100,10 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
 
     if step == 0:
         message = f"Reading the intent and {len(hint.get('requirements', []))} requirements"
-        return f"[offline] {message}.", [ToolCall(call_id(0), "report_progress", {"percent": 5, "message": message})]
+        return f"[offline] {message}.", [
+            ToolCall(call_id(0), "report_progress", {"percent": 5, "message": message}),
+            ToolCall(call_id(1), "list_files", {}),
+        ]
 
     latest_feedback = history.latest_feedback()
     if latest_feedback and history.written:

@@ -15,15 +15,13 @@ from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import ApprovalRequest, ApprovalStatus, SessionStatus
 
 
-def approval_request(
-    *, run: AgentRun, action: str, summary: str, details: dict[str, Any], actor: Actor
+def approval_open(
+    *, run: AgentRun, action: str, summary: str, details: dict[str, Any], actor: Actor, blocking: bool = False
 ) -> ApprovalRequest:
-    """Park the run (call inside the worker's fenced step transaction); it frees its worker."""
+    """Ask a lead to decide; the run goes on (a decision that needs making, not a gate)."""
     approval = ApprovalRequest.objects.create(
         session=run.session, run=run, action=action, summary=summary[:2000], details=details
     )
-    run.status = RunStatus.AWAITING_APPROVAL
-    run.save(update_fields=["status"])
     event_record(
         session=run.session,
         type="approval.requested",
@@ -34,8 +32,19 @@ def approval_request(
             "action": action,
             "summary": approval.summary,
             "details": _brief(details),
+            "blocking": blocking,
         },
     )
+    return approval
+
+
+def approval_request(
+    *, run: AgentRun, action: str, summary: str, details: dict[str, Any], actor: Actor
+) -> ApprovalRequest:
+    """Park the run (call inside the worker's fenced step transaction); it frees its worker."""
+    approval = approval_open(run=run, action=action, summary=summary, details=details, actor=actor, blocking=True)
+    run.status = RunStatus.AWAITING_APPROVAL
+    run.save(update_fields=["status"])
     event_record(
         session=run.session,
         type="agent.awaiting_approval",
@@ -68,7 +77,12 @@ def approval_decide(*, user: Any, approval: ApprovalRequest, decision: str, comm
             run=approval.run,
             data={"approval": approval.public_id, "decision": approval.status, "comment": approval.comment},
         )
-        run = AgentRun.objects.select_for_update().select_related("agent", "session").filter(pk=approval.run_id).first()
+        run = (
+            AgentRun.objects.select_for_update(no_key=True)
+            .select_related("agent", "session")
+            .filter(pk=approval.run_id)
+            .first()
+        )
         if run is not None and run.status == RunStatus.AWAITING_APPROVAL:
             if session.status == SessionStatus.RUNNING:
                 scheduler.queue_run(run, actor=actor, event_type="agent.resumed", data={"approval": approval.public_id})

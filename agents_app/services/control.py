@@ -26,7 +26,7 @@ OPEN = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITI
 def _locked_run(run: AgentRun) -> AgentRun:
     """Lock order everywhere: session row, then run rows."""
     session_lock_row(run.session_id)
-    return AgentRun.objects.select_for_update().select_related("agent", "session").get(pk=run.pk)
+    return AgentRun.objects.select_for_update(no_key=True).select_related("agent", "session").get(pk=run.pk)
 
 
 def _pause_run(run: AgentRun, actor: Actor) -> None:
@@ -141,21 +141,30 @@ def _retry_run(run: AgentRun, actor: Actor) -> None:
 
 def _session_runs(session: DevelopmentSession) -> list[AgentRun]:
     return list(
-        AgentRun.objects.select_for_update().filter(session=session, status__in=OPEN).select_related("agent", "session")
+        AgentRun.objects.select_for_update(no_key=True)
+        .filter(session=session, status__in=OPEN)
+        .select_related("agent", "session")
     )
 
 
 def session_pause(*, user: Any, session: DevelopmentSession) -> DevelopmentSession:
+    """Pause the session (an epic: and its started children); agents stop at their next step boundary."""
     with transaction.atomic():
         session = session_lock(session)
         require_session_access(user, session, "control", doing="pause this session")
         if session.status not in (SessionStatus.RUNNING, SessionStatus.PLANNING, SessionStatus.CREATED):
             raise Conflict(f"Session {session.public_id} is {session.status}; only a running session can be paused.")
         actor = Actor.for_user(user)
-        for run in _session_runs(session):
-            _pause_run(run, actor)
-        session_transition(session=session, to=SessionStatus.PAUSED, actor=actor, event_type="session.paused")
+        _pause_session(session, actor)
+        for child in _children(session, SessionStatus.RUNNING, SessionStatus.PLANNING):
+            _pause_session(child, actor)
     return session
+
+
+def _pause_session(session: DevelopmentSession, actor: Actor) -> None:
+    for run in _session_runs(session):
+        _pause_run(run, actor)
+    session_transition(session=session, to=SessionStatus.PAUSED, actor=actor, event_type="session.paused")
 
 
 def session_resume(*, user: Any, session: DevelopmentSession) -> DevelopmentSession:
@@ -165,29 +174,56 @@ def session_resume(*, user: Any, session: DevelopmentSession) -> DevelopmentSess
         if session.status != SessionStatus.PAUSED:
             raise Conflict(f"Session {session.public_id} is {session.status}, not paused.")
         actor = Actor.for_user(user)
-        runs = _session_runs(session)
-        for run in runs:
-            _resume_run(run, actor)
-        planned = bool(session.plan)
-        target = SessionStatus.RUNNING if planned else SessionStatus.PLANNING
-        session_transition(session=session, to=target, actor=actor, event_type="session.resumed")
-        if not planned:
-            scheduler.kickoff_on_commit(session)
-    scheduler.advance(session.pk)
+        _resume_session(session, actor)
+        children = _children(session, SessionStatus.PAUSED)
+        for child in children:
+            _resume_session(child, actor)
+    for advanced in (session, *children):
+        scheduler.advance(advanced.pk)
     return session
 
 
+def _resume_session(session: DevelopmentSession, actor: Actor) -> None:
+    for run in _session_runs(session):
+        _resume_run(run, actor)
+    planned = bool(session.plan)
+    target = SessionStatus.RUNNING if planned else SessionStatus.PLANNING
+    session_transition(session=session, to=target, actor=actor, event_type="session.resumed")
+    if not planned:
+        scheduler.kickoff_on_commit(session)
+
+
 def session_cancel(*, user: Any, session: DevelopmentSession) -> DevelopmentSession:
+    """Cancel the session (an epic: and every child that has not finished)."""
     with transaction.atomic():
         session = session_lock(session)
         require_session_access(user, session, "control", doing="cancel this session")
         if session.is_terminal() and session.status != SessionStatus.FAILED:
             raise Conflict(f"Session {session.public_id} is already {session.status}.")
         actor = Actor.for_user(user)
-        for run in _session_runs(session):
-            _cancel_run(run, actor, reason=f"session cancelled by {user.get_username()}")
-        session_transition(session=session, to=SessionStatus.CANCELLED, actor=actor, event_type="session.cancelled")
+        reason = f"session cancelled by {user.get_username()}"
+        _cancel_session(session, actor, reason)
+        open_statuses = [s for s in SessionStatus.values if s not in (SessionStatus.COMPLETED, SessionStatus.CANCELLED)]
+        for child in _children(session, *open_statuses):
+            _cancel_session(child, actor, f"its epic was cancelled by {user.get_username()}")
     return session
+
+
+def _cancel_session(session: DevelopmentSession, actor: Actor, reason: str) -> None:
+    for run in _session_runs(session):
+        _cancel_run(run, actor, reason=reason)
+    session_transition(session=session, to=SessionStatus.CANCELLED, actor=actor, event_type="session.cancelled")
+
+
+def _children(session: DevelopmentSession, *statuses: str) -> list[DevelopmentSession]:
+    """An epic's children in those statuses, locked (epic first, then children: the order everywhere)."""
+    if not session.is_epic:
+        return []
+    return list(
+        DevelopmentSession.objects.select_for_update(no_key=True)
+        .filter(parent=session, status__in=statuses)
+        .order_by("id")
+    )
 
 
 def session_retry(*, user: Any, session: DevelopmentSession) -> DevelopmentSession:
@@ -195,7 +231,7 @@ def session_retry(*, user: Any, session: DevelopmentSession) -> DevelopmentSessi
         session = session_lock(session)
         require_session_access(user, session, "control", doing="retry this session")
         failed = list(
-            AgentRun.objects.select_for_update()
+            AgentRun.objects.select_for_update(no_key=True)
             .filter(session=session, status__in=(RunStatus.FAILED, RunStatus.CANCELLED))
             .select_related("agent", "session")
         )

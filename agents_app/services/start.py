@@ -8,7 +8,7 @@ from django.db import transaction
 
 from agents_app.selectors import agent_availability
 from sessions_app.access import organization_for
-from sessions_app.errors import InvalidInput, NotAllowed
+from sessions_app.errors import Conflict, InvalidInput, NotAllowed
 from sessions_app.models import DevelopmentSession, ExecutionStrategy, TaskType
 from sessions_app.selectors import session_get
 from sessions_app.services.screenshots import screenshots_check
@@ -32,6 +32,13 @@ def development_start(
     requested = _checked_agent_choice(org, role, agents or [])
     checked_images = screenshots_check(list(screenshots or []))
     parent_session = session_get(user=user, public_id=parent) if parent else None
+    if parent_session is not None and parent_session.is_terminal():
+        raise Conflict(f"Epic {parent_session.public_id} is {parent_session.status}; start a new epic instead.")
+    if task_type == TaskType.EPIC and requested:
+        raise InvalidInput(
+            "An epic is split into child sessions that choose their own agents; leave 'agents' empty.",
+            errors={"agents": ["Not used for an epic."]},
+        )
 
     with transaction.atomic():
         session = session_create(

@@ -94,6 +94,20 @@ class SessionListOutput(serializers.Serializer):
         return web_url_for(self.context.get("request"), session.public_id)
 
 
+class ChildSessionOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    intent = serializers.CharField()
+    task_type = serializers.CharField()
+    status = serializers.CharField()
+    current_phase = serializers.CharField()
+    depends_on = serializers.SerializerMethodField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+    def get_depends_on(self, child) -> list[str]:  # noqa: ANN001
+        return [d.public_id for d in child.depends_on.all()]
+
+
 class SessionDetailOutput(SessionListOutput):
     visual_context = serializers.JSONField()
     plan = serializers.JSONField()
@@ -103,6 +117,7 @@ class SessionDetailOutput(SessionListOutput):
     requirements = RequirementOutput(source="requirement_list", many=True)
     screenshots = ScreenshotOutput(source="screenshot_list", many=True)
     runs = RunOutput(source="run_list", many=True)
+    children = ChildSessionOutput(source="child_list", many=True)
     artifacts = serializers.JSONField(source="artifact_counts")
     pending_approvals = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)

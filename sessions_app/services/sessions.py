@@ -24,6 +24,7 @@ from sessions_app.models import (
     TaskType,
 )
 from sessions_app.services.screenshots import CheckedImage
+from sessions_app.signals import session_status_changed
 
 MAX_REQUIREMENTS = 50
 
@@ -150,6 +151,7 @@ def session_transition(
     if not session.can_transition_to(to):
         raise Conflict(f"Session {session.public_id} is {session.status}; it cannot become {to}.")
     now = timezone.now()
+    previous = session.status
     session.status = to
     fields = ["status", "updated_at"]
     if to == SessionStatus.RUNNING and session.started_at is None:
@@ -163,6 +165,7 @@ def session_transition(
         fields.append("finished_at")
     session.save(update_fields=fields)
     event_record(session=session, type=event_type, actor=actor, data={"status": to, **(data or {})})
+    session_status_changed.send(sender=DevelopmentSession, session=session, previous=previous, status=to)
     return session
 
 
@@ -183,4 +186,4 @@ def session_finish(
 
 def session_lock(session: DevelopmentSession) -> DevelopmentSession:
     """Re-read the session under a row lock (inside a transaction)."""
-    return DevelopmentSession.objects.select_for_update().get(pk=session.pk)
+    return DevelopmentSession.objects.select_for_update(no_key=True).get(pk=session.pk)
