@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
     path("", include("analytics_app.urls")),
+    path("", include("agents_app.urls")),
     path("", include("sessions_app.web.urls")),
 ]

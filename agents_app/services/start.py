@@ -28,6 +28,13 @@ def development_start(
     parent: str | None = None,
 ) -> DevelopmentSession:
     """Every check runs before the first write, so bad input leaves nothing behind."""
+    if task_type not in TaskType.values:
+        raise InvalidInput(f"task_type must be one of {TaskType.values}.", errors={"task_type": ["Unknown task type."]})
+    if execution_strategy not in ExecutionStrategy.values:
+        raise InvalidInput(
+            f"execution_strategy must be one of {ExecutionStrategy.values}.",
+            errors={"execution_strategy": ["Unknown strategy."]},
+        )
     org, role = organization_for(user, organization)
     requested = _checked_agent_choice(org, role, agents or [])
     checked_images = screenshots_check(list(screenshots or []))

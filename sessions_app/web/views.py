@@ -14,7 +14,7 @@ from artifacts_app.selectors import artifact_get
 from sessions_app.access import session_access
 from sessions_app.api.serializers import SessionDetailOutput
 from sessions_app.errors import DomainError
-from sessions_app.models import ExecutionStrategy, SessionStatus
+from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
 from sessions_app.selectors import organization_list, session_detail_get, session_list
 from sessions_app.web import highlight
 
@@ -71,6 +71,7 @@ def session_new_page(request: HttpRequest) -> HttpResponse:
         "organization": membership.organization,
         "agents": agents,
         "strategies": ExecutionStrategy.choices,
+        "task_types": TaskType.choices,
         "form": request.POST,
         "requirements": [r for r in request.POST.getlist("requirements") if r.strip()],
         "chosen_agents": request.POST.getlist("agents"),
@@ -85,6 +86,7 @@ def session_new_page(request: HttpRequest) -> HttpResponse:
                 screenshots=request.FILES.getlist("screenshots"),
                 agents=request.POST.getlist("agents"),
                 execution_strategy=request.POST.get("execution_strategy") or ExecutionStrategy.HYBRID,
+                task_type=request.POST.get("task_type") or TaskType.FEATURE,
             )
         except DomainError as exc:
             context.update(error=exc.detail, errors=exc.errors)

@@ -21,6 +21,7 @@ const state = {
   selected: null,    // {id, path, version}
   seen: new Set(),
   tokens: 0,
+  children: initial.plan && initial.plan.children ? initial.plan.children : [],
 };
 
 for (const run of initial.runs) {
@@ -68,6 +69,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function renderHeader() {
+  if ($("save-knowledge")) $("save-knowledge").hidden = state.status !== "completed";
   $("status").textContent = state.status;
   $("status").className = `badge status-${state.status}`;
   const watchers = Object.keys(state.watchers);
@@ -76,6 +78,7 @@ function renderHeader() {
 
 function renderRuns() {
   const list = $("runs");
+  if (!list) return;
   list.replaceChildren();
   for (const agent of state.plan) {
     const run = state.runs[agent.slug] || { status: "pending", progress: 0, activity: "" };
@@ -99,6 +102,24 @@ function renderRuns() {
       el("div", { class: "muted activity" }, run.activity || agent.reason || "")));
   }
   if (state.plan.length) drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending");
+}
+
+function renderChildren() {
+  const list = $("children");
+  if (!list) return;
+  $("children-empty").hidden = state.children.length > 0;
+  list.replaceChildren(...state.children.map((child) => el("li",
+    { class: `run run-${child.status}`, "data-child": child.session, "data-status": child.status },
+    el("div", { class: "run-head" },
+      el("a", { href: `/development/${child.session}/` }, child.intent),
+      el("span", { class: `badge status-${child.status}` }, child.status)),
+    el("div", { class: "muted activity" },
+      child.depends_on.length ? `after ${child.depends_on.join(", ")}` : "starts first", ` · ${child.key}`))));
+  if (state.children.length) {
+    const nodes = state.children.map((c) => ({ slug: c.key, depends_on: c.depends_on }));
+    const byKey = Object.fromEntries(state.children.map((c) => [c.key, c.status]));
+    drawGraph($("children-graph"), nodes, (key) => byKey[key] || "created");
+  }
 }
 
 function renderFiles() {
@@ -154,6 +175,10 @@ const DESCRIBE = {
   "feedback.submitted": (e) => `${e.actor.name}: “${e.data.text}”`,
   "feedback.delivered": (e) => `feedback delivered to ${e.data.agent}`,
   "approval.requested": (e) => `approval requested: ${e.data.summary}`,
+  "conflict.detected": (e) => `⚠ conflict: ${e.data.path} is also written by ${e.data.sessions.map((o) => o.id).join(", ")}${e.data.elsewhere ? "" : " — a lead decides"}`,
+  "epic.breakdown_ready": (e) => `split into ${e.data.children.length} child sessions (${e.data.source})`,
+  "epic.child_status": (e) => `child ${e.data.key} ${e.data.status}`,
+  "knowledge.consulted": (e) => `knowledge consulted for ${e.data.decision}: ${e.data.documents.map((d) => d.title).join("; ")}`,
   "approval.decided": (e) => `${e.actor.name} ${e.data.decision} ${e.data.approval}${e.data.comment ? ` — ${e.data.comment}` : ""}`,
 };
 
@@ -190,6 +215,13 @@ function apply(event) {
       for (const agent of data.agents) (state.runs[agent.slug] ||= { status: "pending", progress: 0, activity: "" }).id = agent.run;
       break;
     case "session.phase_changed": $("phase").textContent = data.to; break;
+    case "epic.breakdown_ready": state.children = data.children; break;
+    case "epic.child_status": {
+      const child = state.children.find((c) => c.session === data.child);
+      if (child) child.status = data.status;
+      else state.children.push({ key: data.key, session: data.child, intent: data.intent, status: data.status, depends_on: [] });
+      break;
+    }
     case "agent.progress": run.progress = data.progress; run.activity = data.message; break;
     case "agent.completed":
       run.status = "completed"; run.progress = 100; run.activity = data.summary;
@@ -225,6 +257,7 @@ function apply(event) {
   if (event.seq) feed(event);
   renderHeader();
   renderRuns();
+  renderChildren();
   renderFiles();
   renderApprovals();
   renderRequirements();
@@ -284,6 +317,11 @@ $("feedback-form")?.addEventListener("submit", (e) => {
   e.preventDefault();
   act("feedback", async () => { await api("POST", `sessions/${sessionId}/feedback/`, { text: $("feedback-text").value }); $("feedback-text").value = ""; });
 });
+$("save-knowledge")?.addEventListener("click", () => act("save as knowledge", async () => {
+  const doc = await api("POST", "knowledge/", { session: sessionId });
+  $("save-knowledge").hidden = true;
+  say(`saved as knowledge “${doc.title}”`);
+}));
 $("requirement-form")?.addEventListener("submit", (e) => {
   e.preventDefault();
   act("requirement", async () => { await api("POST", `sessions/${sessionId}/requirements/`, { text: $("requirement-text").value }); $("requirement-text").value = ""; });
@@ -313,4 +351,5 @@ stream.connect();
 setInterval(() => stream.send({ action: "presence" }), 10000);
 renderHeader();
 renderRuns();
+renderChildren();
 renderRequirements();
