@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -20,50 +21,82 @@ class AgentState:
     activity: str = ""
 
 
+QUIET_EVENTS = frozenset({"agent.progress", "agent.delta"})  # drawn as bars, or too fine-grained for lines
+
+
+# One line per event type, built only for the event at hand: fields are read from `data` with
+# defaults so an older or newer server's payload never breaks the terminal.
+LINES: dict[str, Callable[[str, str, dict], str]] = {
+    "session.created": lambda who, agent, data: f"session created by {who}: {data.get('intent', '')}",
+    "session.planning": lambda who, agent, data: "planning: reading screenshots and choosing agents",
+    "screenshot.analysed": lambda who, agent, data: (
+        f"screenshot analysed ({data.get('source', '')}): {data.get('name', '')}"
+    ),
+    "requirement.added": lambda who, agent, data: (
+        f"requirement added ({data.get('source', 'person')}): {data.get('text', '')}"
+    ),
+    "requirement.updated": lambda who, agent, data: f"requirement refined by {who}: {data.get('text', '')}",
+    "session.shared": lambda who, agent, data: (
+        f"{who} shared the session with {data.get('user')} ({data.get('level')})"
+    ),
+    "session.unshared": lambda who, agent, data: f"{who} stopped sharing the session with {data.get('user')}",
+    "session.plan_ready": lambda who, agent, data: "plan ready ({}): {}".format(
+        data.get("strategy"), ", ".join(a["slug"] for a in data.get("agents", []))
+    ),
+    "session.started": lambda who, agent, data: "agents are starting",
+    "session.phase_changed": lambda who, agent, data: f"phase: {data.get('to')}",
+    "agent.queued": lambda who, agent, data: f"{agent} queued",
+    "agent.started": lambda who, agent, data: f"{agent} started" + _resuming(data),
+    "agent.completed": lambda who, agent, data: f"{agent} completed: {data.get('summary', '')[:120]}",
+    "agent.failed": lambda who, agent, data: f"{agent} failed ({data.get('category')}): {data.get('error', '')[:160]}",
+    "agent.paused": lambda who, agent, data: f"{agent} paused",
+    "agent.pause_requested": lambda who, agent, data: f"{agent} will pause after its current step ({who})",
+    "agent.resumed": lambda who, agent, data: f"{agent} resumed ({who})",
+    "agent.cancelled": lambda who, agent, data: f"{agent} cancelled",
+    "agent.retrying": lambda who, agent, data: f"{agent} retrying ({who})",
+    "agent.requeued": lambda who, agent, data: f"{agent} requeued: {data.get('reason', '')}",
+    "agent.awaiting_approval": lambda who, agent, data: f"{agent} waits for approval {data.get('approval')}",
+    "artifact.created": lambda who, agent, data: f"{who} wrote {data.get('path')} (v{data.get('version')})",
+    "artifact.updated": lambda who, agent, data: (
+        f"{who} updated {data.get('path')} (v{data.get('version')}, +{data.get('added')} -{data.get('removed')})"
+    ),
+    "artifact.conflict": lambda who, agent, data: (
+        f"conflict on {data.get('path')}: {who} vs {data.get('latest_author')}"
+    ),
+    "feedback.submitted": lambda who, agent, data: f"feedback from {who}: {data.get('text', '')}",
+    "feedback.delivered": lambda who, agent, data: f"feedback delivered to {agent}",
+    "approval.requested": lambda who, agent, data: (
+        f"approval {data.get('approval')} requested: {data.get('summary', '')} — approve or reject it"
+    ),
+    "approval.decided": lambda who, agent, data: f"approval {data.get('approval')} {data.get('decision')} by {who}",
+    "session.paused": lambda who, agent, data: f"session paused by {who}",
+    "session.resumed": lambda who, agent, data: f"session resumed by {who}",
+    "session.cancelled": lambda who, agent, data: f"session cancelled by {who}",
+    "knowledge.consulted": lambda who, agent, data: "knowledge informed the {}: {}".format(
+        data.get("decision", "plan"), ", ".join(d.get("title", "") for d in data.get("documents", []))
+    ),
+    "conflict.detected": lambda who, agent, data: "conflict on {} with session {} — a lead decides ({})".format(
+        data.get("path"), ", ".join(s.get("id", "") for s in data.get("sessions", [])), data.get("approval")
+    ),
+    "epic.breakdown_ready": lambda who, agent, data: "epic broken down into {} child sessions: {}".format(
+        len(data.get("children", [])), ", ".join(c.get("key", "") for c in data.get("children", []))
+    ),
+    "epic.child_status": lambda who, agent, data: (
+        f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
+    ),
+    "session.completed": lambda who, agent, data: "session completed",
+    "session.failed": lambda who, agent, data: f"session failed: {data.get('summary', '')}",
+}
+
+
 def describe(event: dict) -> str | None:
-    """One human line for an event (None for the ones not worth a line)."""
-    kind, data = event["type"], event.get("data") or {}
+    """One human line for an event (None for the quiet ones and for types this CLI does not know yet)."""
+    line = LINES.get(event["type"])
+    if line is None:
+        return None
+    data = event.get("data") or {}
     who = event["actor"]["name"]
-    agent = data.get("agent", who)
-    lines = {
-        "session.created": f"session created by {who}: {data.get('intent', '')}",
-        "session.planning": "planning: reading screenshots and choosing agents",
-        "screenshot.analysed": f"screenshot analysed ({data.get('source', '')}): {data.get('name', '')}",
-        "requirement.added": f"requirement added ({data.get('source', 'person')}): {data.get('text', '')}",
-        "session.plan_ready": "plan ready ({}): {}".format(
-            data.get("strategy"), ", ".join(a["slug"] for a in data.get("agents", []))
-        ),
-        "session.started": "agents are starting",
-        "session.phase_changed": f"phase: {data.get('to')}",
-        "agent.queued": f"{agent} queued",
-        "agent.started": f"{agent} started" + _resuming(data),
-        "agent.completed": f"{agent} completed: {data.get('summary', '')[:120]}",
-        "agent.failed": f"{agent} failed ({data.get('category')}): {data.get('error', '')[:160]}",
-        "agent.paused": f"{agent} paused",
-        "agent.pause_requested": f"{agent} will pause after its current step ({who})",
-        "agent.resumed": f"{agent} resumed ({who})",
-        "agent.cancelled": f"{agent} cancelled",
-        "agent.retrying": f"{agent} retrying ({who})",
-        "agent.requeued": f"{agent} requeued: {data.get('reason', '')}",
-        "agent.awaiting_approval": f"{agent} waits for approval {data.get('approval')}",
-        "artifact.created": f"{who} wrote {data.get('path')} (v{data.get('version')})",
-        "artifact.updated": (
-            f"{who} updated {data.get('path')} (v{data.get('version')}, +{data.get('added')} -{data.get('removed')})"
-        ),
-        "artifact.conflict": f"conflict on {data.get('path')}: {who} vs {data.get('latest_author')}",
-        "feedback.submitted": f"feedback from {who}: {data.get('text', '')}",
-        "feedback.delivered": f"feedback delivered to {agent}",
-        "approval.requested": (
-            f"approval {data.get('approval')} requested: {data.get('summary', '')} — approve or reject it"
-        ),
-        "approval.decided": f"approval {data.get('approval')} {data.get('decision')} by {who}",
-        "session.paused": f"session paused by {who}",
-        "session.resumed": f"session resumed by {who}",
-        "session.cancelled": f"session cancelled by {who}",
-        "session.completed": "session completed",
-        "session.failed": f"session failed: {data.get('summary', '')}",
-    }
-    return lines.get(kind)
+    return line(who, data.get("agent", who), data)
 
 
 def _resuming(data: dict) -> str:

@@ -10,7 +10,8 @@ from agents_app.models import AgentPolicy, AgentRun, ConflictHandling, RunStatus
 from agents_app.services.approvals import approval_decide
 from agents_app.services.control import session_cancel, session_pause, session_resume
 from artifacts_app.services import artifact_write
-from sessions_app.events import Actor
+from harness_cli.display import QUIET_EVENTS, describe
+from sessions_app.events import Actor, event_payload
 from sessions_app.models import ApprovalRequest, DevelopmentSession, SessionEvent
 from sessions_app.services.sessions import session_create, session_transition
 from tests.support import assert_gap_free, wait_for, wait_for_status
@@ -21,6 +22,13 @@ REQUIREMENTS = ["Users can create channels", "Users can send direct messages"]
 
 def children_of(epic):  # noqa: ANN001, ANN201
     return list(DevelopmentSession.objects.filter(parent=epic).prefetch_related("depends_on").order_by("id"))
+
+
+def assert_the_cli_describes_every_event(*sessions) -> None:  # noqa: ANN002
+    """The terminal shows a line for each recorded event type (progress is drawn as bars instead)."""
+    for event in SessionEvent.objects.filter(session__in=sessions).exclude(type__in=QUIET_EVENTS):
+        line = describe(event_payload(event, session_public_id="dev_x", run_public_id=None))
+        assert line and "None" not in line, f"no useful CLI line for {event.type}: {line!r} from {event.data}"
 
 
 def test_an_epic_runs_its_children_in_dependency_order_and_completes_with_them(worker, start):
@@ -44,6 +52,7 @@ def test_an_epic_runs_its_children_in_dependency_order_and_completes_with_them(w
     listing = json.dumps([r.checkpoint.get("messages", []) for r in AgentRun.objects.filter(session=integration)])
     foundation = next(c for c in children if c.intent.startswith("Foundation"))
     assert f"from {foundation.public_id}" in listing
+    assert_the_cli_describes_every_event(epic, *children)
 
 
 def test_pausing_an_epic_reaches_its_running_children_and_resuming_finishes_it(worker, start, cast, settings):
@@ -139,8 +148,8 @@ def _running_session_that_wrote(cast, path):  # noqa: ANN001, ANN202
     """Another session of acme, running, that has written `path` (its own workspace)."""
     member = cast["member2"]
     other = session_create(user=member, organization=member.memberships.get().organization, intent="a parallel chat")
-    for status in ("planning", "running"):
-        session_transition(session=other, to=status, actor=Actor.system(), event_type=f"session.{status}")
+    for status, event_type in (("planning", "session.planning"), ("running", "session.started")):
+        session_transition(session=other, to=status, actor=Actor.system(), event_type=event_type)
     artifact_write(session=other, path=path, content="# theirs\n", actor=Actor.for_user(member), base_number=0)
     return other
 
@@ -158,6 +167,7 @@ def test_two_running_sessions_writing_one_path_are_flagged_for_a_decision(worker
     there = wait_for(lambda: SessionEvent.objects.filter(session=other, type="conflict.detected").first())
     assert here.data["approval"] == there.data["approval"] == approval.public_id
     assert there.data["sessions"][0]["id"] == session.public_id
+    assert_the_cli_describes_every_event(session, other)
     decided = approval_decide(user=cast["lead"], approval=approval, decision="approve", comment="keep both")
     assert decided.status == "approved"
 

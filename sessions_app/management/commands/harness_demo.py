@@ -39,7 +39,9 @@ class Command(BaseCommand):
             self._wait_healthy(base, server)
             self.stdout.write(f"Log in at {base}/accounts/login/ as member, lead or admin — password {DEMO_PASSWORD}")
             self.stdout.write(f"Governance console: {base}/admin/ (as admin) · API docs: {base}/api/docs/\n")
-            token = self._token(base)
+            token = self._token(base, "member")
+            self._build_history(base, token, self._token(base, "lead"))
+            self.stdout.write(f"Team analytics: {base}/analytics/ · knowledge base: {base}/knowledge/\n")
             cli = [sys.executable, "-m", "harness_cli", intent, "--org", "acme", "--screenshot", str(SAMPLE)]
             cli += ["--requirement", "Messages appear live for everyone in a channel"]
             env = {**os.environ, "HARNESS_URL": base, "HARNESS_TOKEN": token}
@@ -79,10 +81,63 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         raise CommandError("the server did not become healthy within 60 s")
 
-    def _token(self, base: str) -> str:
-        body = json.dumps({"username": "member", "password": DEMO_PASSWORD}).encode()
-        request = urllib.request.Request(  # noqa: S310
-            f"{base}/api/v1/auth/token/", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return json.loads(response.read())["token"]
+    def _token(self, base: str, username: str) -> str:
+        credentials = {"username": username, "password": DEMO_PASSWORD}
+        return _call(base, None, "POST", "/api/v1/auth/token/", credentials)["token"]
+
+    def _build_history(self, base: str, member_token: str, lead_token: str) -> None:
+        """A knowledge note and a few small real sessions, so /analytics/ has a history to chart.
+
+        Skipped when the organisation already has one (a second `make demo` on the same database).
+        """
+        conventions = _call(base, member_token, "GET", "/api/v1/knowledge/?organization=acme&q=conventions")
+        if not any(hit["title"] == CONVENTIONS["title"] for hit in conventions["results"]):
+            _call(base, lead_token, "POST", "/api/v1/knowledge/", {"organization": "acme", **CONVENTIONS})
+        completed = _call(base, member_token, "GET", "/api/v1/sessions/?organization=acme&status=completed")
+        if len(completed["results"]) >= len(WARM_UP):
+            return
+        self.stdout.write(f"Building a little team history: {len(WARM_UP)} small sessions on the offline provider …")
+        deadline = time.monotonic() + 300
+        # One after another: sessions of one organisation writing the same paths at once would
+        # (rightly) raise cross-session conflicts for a lead to decide.
+        for index, spec in enumerate(WARM_UP):
+            token = lead_token if index % 2 else member_token
+            session = _call(base, token, "POST", "/api/v1/sessions/", {"organization": "acme", **spec})
+            while (detail := _call(base, token, "GET", f"/api/v1/sessions/{session['id']}/"))["status"] not in TERMINAL:
+                if time.monotonic() > deadline:
+                    raise CommandError(f"warm-up session {session['id']} did not finish within 5 minutes")
+                time.sleep(0.3)
+            self.stdout.write(f"  {detail['status']:<9} {detail['task_type']:<13} {detail['intent']}")
+
+
+TERMINAL = {"completed", "failed", "cancelled"}
+CONVENTIONS = {
+    "title": "Chat conventions",
+    "body": (
+        "# Chat conventions\n\n"
+        "- Messages are ordered by a per-channel sequence number, never by client clocks.\n"
+        "- Every message endpoint checks channel membership before reading or writing.\n"
+        "- Realtime delivery goes through websockets; clients replay what they missed after a reconnect.\n"
+    ),
+    "tags": ["chat", "realtime", "conventions"],
+}
+BACKEND_AND_TESTS = ["backend", "test-engineer"]
+WARM_UP = [
+    {"intent": "add message search to the chat app", "task_type": "feature", "agents": BACKEND_AND_TESTS},
+    {"intent": "fix duplicate messages after a reconnect", "task_type": "bugfix", "agents": BACKEND_AND_TESTS},
+    {"intent": "show who is typing in a channel", "task_type": "feature", "agents": BACKEND_AND_TESTS},
+    {"intent": "document the chat API for integrators", "task_type": "documentation", "agents": ["docs-writer"]},
+]
+
+
+def _call(base: str, token: str | None, method: str, path: str, body: dict | None = None) -> dict:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}{path}", data=data, headers=headers, method=method)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise CommandError(f"{method} {path} answered {error.code}: {error.read().decode()[:300]}") from error
