@@ -15,10 +15,17 @@ from agents_app import planning, runtime
 from agents_app.models import AgentRun, RunStatus
 from agents_app.tasks import ping
 from sessions_app.models import DevelopmentSession
+from sessions_app.services.governance import membership_add, organization_create
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db(transaction=True)]
 FIVE = ["requirements-analyst", "architect", "backend", "frontend", "test-engineer"]
+
+
+def _solo_organization(member, n: int, i: int) -> str:  # noqa: ANN001
+    organization = organization_create(actor=None, slug=f"bench-{n}-{i}", name=f"Bench {n}/{i}")
+    membership_add(actor=None, organization=organization, user=member, role="member")
+    return organization.slug
 
 
 def table(title: str, rows: list[tuple]) -> None:
@@ -70,15 +77,23 @@ def test_enqueue_to_start_latency_next_to_a_noop_task(worker, start):
     table("enqueue → start (Celery on Redis, worker threads)", rows)
 
 
-def test_sessions_per_minute_by_concurrency(worker, start):
+def test_sessions_per_minute_by_concurrency(worker, start, cast):
+    """Each session in its own organisation measures the engine; the last row puts 20 in one
+    organisation, where identical sessions write the same files and every overlap is flagged as a
+    cross-session conflict for a lead — the price of that coordination."""
     rows = [("concurrent 5-agent sessions", "wall s", "sessions/min", "agent runs/min")]
-    for n in (5, 20, 40):
+    for n, shared in ((5, False), (20, False), (40, False), (20, True)):
+        organizations = ["acme"] * n if shared else [_solo_organization(cast["member"], n, i) for i in range(n)]
         began = time.monotonic()
-        sessions = [start(intent=f"build app {i}", agents=FIVE, execution_strategy="hybrid") for i in range(n)]
+        sessions = [
+            start(intent=f"build app {i}", agents=FIVE, execution_strategy="hybrid", organization=org)
+            for i, org in enumerate(organizations)
+        ]
         ids = [s.pk for s in sessions]
         finished = DevelopmentSession.objects.filter(pk__in=ids, status__in=["completed", "failed"])
         wait_for(lambda ids=ids, finished=finished: finished.count() == len(ids), timeout=600, interval=0.2)
         wall = time.monotonic() - began
         assert not AgentRun.objects.filter(session_id__in=ids).exclude(status=RunStatus.COMPLETED).exists()
-        rows.append((n, round(wall, 1), round(n / wall * 60, 1), round(n * 5 / wall * 60, 1)))
+        label = f"{n} in one organisation (conflicts flagged)" if shared else f"{n}, one organisation each"
+        rows.append((label, round(wall, 1), round(n / wall * 60, 1), round(n * 5 / wall * 60, 1)))
     table("throughput (offline provider, 4 worker threads, 2 cores)", rows)
