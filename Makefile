@@ -41,7 +41,7 @@ test-fast: install services
 
 ## bench: benchmarks print their figures; nothing is asserted about speed.
 bench: install services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m bench -q -s -p no:randomly
+	HARNESS_LOG_LEVEL=WARNING DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m bench -q -s -p no:randomly
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
