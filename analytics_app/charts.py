@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ROW_HEIGHT = 36
+ROW_HEIGHT = 52  # label line, value line, bar: nothing overlaps on a phone
 
 
 @dataclass

@@ -52,8 +52,10 @@ export function drawGraph(container, agents, statusOf) {
     text.setAttribute("x", x + boxW / 2);
     text.setAttribute("y", y + boxH / 2 + 4);
     text.setAttribute("text-anchor", "middle");
-    text.textContent = agent.slug;
-    group.append(rect, text);
+    text.textContent = agent.slug.length > 18 ? `${agent.slug.slice(0, 17)}…` : agent.slug;
+    const title = document.createElementNS(NS, "title");  // the full name on hover
+    title.textContent = agent.slug;
+    group.append(title, rect, text);
     svg.appendChild(group);
   }
   container.replaceChildren(svg);

@@ -68,8 +68,19 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Which session buttons make sense in each state (the server refuses the others anyway).
+const SESSION_ACTIONS = {
+  pause: ["created", "planning", "running"],
+  resume: ["paused"],
+  retry: ["failed"],
+  cancel: ["created", "planning", "running", "paused", "failed"],
+};
+
 function renderHeader() {
   if ($("save-knowledge")) $("save-knowledge").hidden = state.status !== "completed";
+  document.querySelectorAll("[data-session-action]").forEach((button) => {
+    button.hidden = !SESSION_ACTIONS[button.dataset.sessionAction].includes(state.status);
+  });
   $("status").textContent = state.status;
   $("status").className = `badge status-${state.status}`;
   const watchers = Object.keys(state.watchers);
@@ -246,7 +257,8 @@ function apply(event) {
         if (status) run.status = status;
       }
       if (event.type === "session.completed") {
-        $("tokens").textContent = data.tokens; $("cost").textContent = Number(data.cost_usd).toFixed(4);
+        if (data.tokens !== undefined) $("tokens").textContent = data.tokens;
+        if (data.cost_usd !== undefined) $("cost").textContent = Number(data.cost_usd).toFixed(4);
       }
       if (event.type.startsWith("session.") && data.status) {
         state.status = data.status;

@@ -1,5 +1,5 @@
 """A world to try every endpoint in: acme's session (started by member) with runs in each state,
-a pending approval, a file, and two guests it is shared with (view, collaborate)."""
+a pending approval, a file, a knowledge note (by member), and two guests it is shared with (view, collaborate)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from guardian.shortcuts import assign_perm
 
-from agents_app.models import AgentDefinition, AgentRun, RunStatus
+from agents_app.models import AgentDefinition, AgentRun, KnowledgeDocument, RunStatus
 from artifacts_app.models import Artifact, ArtifactVersion
 from sessions_app.models import ApprovalRequest, DevelopmentSession
 
@@ -34,11 +34,21 @@ def world(cast, acme):  # noqa: ANN001, ANN201
     ArtifactVersion.objects.create(
         artifact=artifact, number=1, content="print(1)\n", sha256="0" * 64, author_kind="user"
     )
+    note = KnowledgeDocument.objects.create(
+        organization=acme, created_by=cast["member"], title="Chat conventions", body="Order messages by seq."
+    )
     assign_perm("sessions_app.view_developmentsession", cast["guest"], session)
     for perm in ("view_developmentsession", "collaborate_developmentsession"):
         assign_perm(f"sessions_app.{perm}", collab, session)
     users = {**cast, "guest_view": cast["guest"], "guest_collab": collab}
-    return {"session": session, "runs": runs, "approval": approval, "artifact": artifact, "users": users}
+    return {
+        "session": session,
+        "runs": runs,
+        "approval": approval,
+        "artifact": artifact,
+        "knowledge": note,
+        "users": users,
+    }
 
 
 @pytest.fixture

@@ -17,10 +17,11 @@ CONTROL = dict(zip(ACTORS, [401, 200, 403, 200, 200, 404, 403, 403], strict=True
 DECIDE = dict(zip(ACTORS, [401, 403, 403, 200, 200, 404, 403, 403], strict=True))
 MEMBERS_ONLY = dict(zip(ACTORS, [401, 200, 200, 200, 200, 404, 404, 404], strict=True))
 CREATE = dict(zip(ACTORS, [401, 201, 201, 201, 201, 404, 404, 404], strict=True))
+AUTHOR_OR_LEAD = dict(zip(ACTORS, [401, 204, 403, 204, 204, 404, 404, 404], strict=True))
 ANY_USER = dict(zip(ACTORS, [401, 200, 200, 200, 200, 200, 200, 200], strict=True))
 PUBLIC = dict.fromkeys(ACTORS, 200)
 
-S, R, A, F = "{session}", "{run}", "{approval}", "{artifact}"
+S, R, A, F, K = "{session}", "{run}", "{approval}", "{artifact}", "{knowledge}"
 MATRIX = [
     # (name, method, path, body, session state, run state, expected by actor)
     ("organizations", "get", "/api/v1/organizations/", None, None, None, ANY_USER),
@@ -40,6 +41,7 @@ MATRIX = [
     ("feedback", "post", f"/api/v1/sessions/{S}/feedback/", {"text": "more tests please"}, None, None, COLLABORATE),
     ("requirements", "post", f"/api/v1/sessions/{S}/requirements/", {"text": "dark mode"}, None, None, COLLABORATE),
     ("share", "post", f"/api/v1/sessions/{S}/share/", {"username": "stranger", "level": "view"}, None, None, CONTROL),
+    ("unshare", "post", f"/api/v1/sessions/{S}/unshare/", {"username": "guest"}, None, None, CONTROL),
     ("approvals", "get", f"/api/v1/sessions/{S}/approvals/", None, None, None, VIEW),
     ("decide", "post", f"/api/v1/approvals/{A}/decide/", {"decision": "approve"}, None, None, DECIDE),
     ("session pause", "post", f"/api/v1/sessions/{S}/pause/", None, "running", None, CONTROL),
@@ -63,6 +65,19 @@ MATRIX = [
     ),
     ("artifact versions", "get", f"/api/v1/artifacts/{F}/versions/", None, None, None, VIEW),
     ("export zip", "get", f"/api/v1/sessions/{S}/export.zip", None, None, None, VIEW),
+    ("analytics", "get", "/api/v1/analytics/?organization=acme", None, None, None, MEMBERS_ONLY),
+    ("knowledge search", "get", "/api/v1/knowledge/?organization=acme&q=chat", None, None, None, MEMBERS_ONLY),
+    (
+        "knowledge create",
+        "post",
+        "/api/v1/knowledge/",
+        {"organization": "acme", "title": "Reviews", "body": "Two approvals per change."},
+        None,
+        None,
+        CREATE,
+    ),
+    ("knowledge detail", "get", f"/api/v1/knowledge/{K}/", None, None, None, MEMBERS_ONLY),
+    ("knowledge delete", "delete", f"/api/v1/knowledge/{K}/", None, None, None, AUTHOR_OR_LEAD),
     ("openapi schema", "get", "/api/schema/", None, None, None, PUBLIC),
     ("api docs", "get", "/api/docs/", None, None, None, PUBLIC),
     ("healthz", "get", "/healthz", None, None, None, PUBLIC),
@@ -85,6 +100,7 @@ def test_permission_matrix(world, as_actor, name, method, path, body, state, run
         run=world["runs"][run_state or RunStatus.RUNNING].public_id,
         approval=world["approval"].public_id,
         artifact=world["artifact"].public_id,
+        knowledge=world["knowledge"].public_id,
     )
     response = (
         getattr(as_actor(actor), method)(url, body, format="json") if body else getattr(as_actor(actor), method)(url)

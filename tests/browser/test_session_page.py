@@ -39,6 +39,7 @@ def test_a_member_starts_a_session_with_a_screenshot_and_watches_it_complete(pag
     assert page.locator("#graph svg g.node").count() == page.locator("#runs li").count()
     seqs = feed_seqs(page)
     assert sorted(seqs) == sorted(set(seqs))
+    assert page.locator("[data-session-action]:visible").count() == 0, "a completed session offers no controls"
     assert not page.errors, page.errors
     shoot(page, "session-page-completed")
 
