@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from agents_app import scheduler
+from agents_app import epics, scheduler
 from agents_app.models import AgentRun, FailureCategory, RunStatus
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict
@@ -180,6 +180,8 @@ def session_resume(*, user: Any, session: DevelopmentSession) -> DevelopmentSess
             _resume_session(child, actor)
     for advanced in (session, *children):
         scheduler.advance(advanced.pk)
+    if session.is_epic:
+        epics.epic_advance(session.pk)  # children that became ready while it was paused start now
     return session
 
 

@@ -59,9 +59,15 @@ def development_start(
             task_type=task_type,
             parent=parent_session,
         )
-        from agents_app import scheduler
+        if parent_session is not None and parent_session.is_epic:
+            # The epic decides when its children run: now if it is running, on resume if paused.
+            from agents_app import tasks
 
-        scheduler.kickoff_on_commit(session)
+            transaction.on_commit(lambda: tasks.advance_epic.delay(parent_session.pk))
+        else:
+            from agents_app import scheduler
+
+            scheduler.kickoff_on_commit(session)
     return session
 
 

@@ -81,6 +81,9 @@ function renderHeader() {
   document.querySelectorAll("[data-session-action]").forEach((button) => {
     button.hidden = !SESSION_ACTIONS[button.dataset.sessionAction].includes(state.status);
   });
+  // A finished session has no agent left to read feedback or requirements (the server says 409).
+  const finished = ["completed", "failed", "cancelled"].includes(state.status);
+  for (const id of ["feedback-form", "requirement-form"]) if ($(id)) $(id).hidden = finished;
   $("status").textContent = state.status;
   $("status").className = `badge status-${state.status}`;
   const watchers = Object.keys(state.watchers);

@@ -40,6 +40,7 @@ def test_a_member_starts_a_session_with_a_screenshot_and_watches_it_complete(pag
     seqs = feed_seqs(page)
     assert sorted(seqs) == sorted(set(seqs))
     assert page.locator("[data-session-action]:visible").count() == 0, "a completed session offers no controls"
+    assert page.locator("#feedback-form").is_hidden(), "no agent is left to read feedback"
     assert not page.errors, page.errors
     shoot(page, "session-page-completed")
 

@@ -4,6 +4,7 @@ and conflicts between running sessions of one organisation that write the same p
 from __future__ import annotations
 
 import json
+import time
 
 from agents_app.epics import offline_breakdown, validate_breakdown
 from agents_app.models import AgentPolicy, AgentRun, ConflictHandling, RunStatus
@@ -72,11 +73,16 @@ def test_pausing_an_epic_reaches_its_running_children_and_resuming_finishes_it(w
     )
     waiting = DevelopmentSession.objects.filter(parent=epic, status="created").count()
     assert waiting >= 1, "children that had not started stay waiting"
+    added = start(intent="add an audit log of channel changes", parent=epic.public_id)
+    time.sleep(1.5)  # long enough for a worker to have picked it up, were it allowed to
+    assert DevelopmentSession.objects.get(pk=added.pk).status == "created", "a paused epic starts no new child"
     settings.HARNESS_OFFLINE_STEP_SECONDS = 0
     session_resume(user=cast["member"], session=epic)
 
     epic = wait_for_status(epic, "completed", "failed", timeout=180)
     assert epic.status == "completed", epic.completion_summary
+    assert DevelopmentSession.objects.get(pk=added.pk).status == "completed"
+    assert any(entry.get("added_by_hand") for entry in epic.plan["children"])
 
 
 def test_cancelling_an_epic_cancels_every_unfinished_child(worker, start, cast):
