@@ -295,6 +295,9 @@ def _mirror_statuses(epic: DevelopmentSession, children: list[DevelopmentSession
                 "from": entry["status"],
                 "status": child.status,
                 "summary": child.completion_summary[:500] if child.is_terminal() else "",
+                **(
+                    {"tokens": child.tokens_used, "cost_usd": str(child.cost_usd)} if child.is_terminal() else {}
+                ),
             },
         )
         entry["status"], changed = child.status, True
@@ -338,7 +341,14 @@ def _finish_if_done(epic: DevelopmentSession, children: list[DevelopmentSession]
             f"- {c.intent}: {c.completion_summary.splitlines()[0] if c.completion_summary else ''}" for c in children
         ]
         session_finish(
-            session=epic, status=SessionStatus.COMPLETED, summary="\n".join(lines), data={"children": list(statuses)}
+            session=epic,
+            status=SessionStatus.COMPLETED,
+            summary="\n".join(lines),
+            data={
+                "children": list(statuses),
+                "tokens": epic.tokens_used + sum(c.tokens_used for c in children),
+                "cost_usd": str(epic.cost_usd + sum(c.cost_usd for c in children)),
+            },
         )
         return
     active = [pid for pid, s in statuses.items() if s not in TERMINAL_SESSION_STATUSES and s != SessionStatus.CREATED]

@@ -21,6 +21,9 @@ const state = {
   selected: null,    // {id, path, version}
   seen: new Set(),
   tokens: 0,
+  epicTokens: initial.tokens_used || 0,  // an epic's own (breakdown) spend …
+  epicCost: Number(initial.cost_usd || 0),
+  childSpend: {},                        // … plus each finished child's: child id → {tokens, cost}
   children: initial.plan && initial.plan.children ? initial.plan.children : [],
 };
 
@@ -234,6 +237,12 @@ function apply(event) {
       const child = state.children.find((c) => c.session === data.child);
       if (child) child.status = data.status;
       else state.children.push({ key: data.key, session: data.child, intent: data.intent, status: data.status, depends_on: [] });
+      if (data.tokens !== undefined) {  // a finished child: the epic's header counts what its children spent
+        state.childSpend[data.child] = { tokens: data.tokens, cost: Number(data.cost_usd) };
+        const spend = Object.values(state.childSpend);
+        $("tokens").textContent = state.epicTokens + spend.reduce((sum, c) => sum + c.tokens, 0);
+        $("cost").textContent = (state.epicCost + spend.reduce((sum, c) => sum + c.cost, 0)).toFixed(4);
+      }
       break;
     }
     case "agent.progress": run.progress = data.progress; run.activity = data.message; break;

@@ -30,6 +30,7 @@ def test_an_epics_page_shows_its_children_live_until_it_completes(page_for, live
     assert page.locator("#children-graph svg g.node").count() == 3
     assert "split into 3 child sessions" in page.inner_text("#feed")
     assert "NaN" not in page.inner_text("header.session-head")
+    assert int(page.inner_text("#tokens")) > 0, "the header counts what the children spent"
     assert page.locator("[data-session-action]:visible").count() == 0, "nothing to pause or cancel once it is done"
     assert not page.errors, page.errors
     shoot(page, "epic-page-completed")

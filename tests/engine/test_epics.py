@@ -46,6 +46,8 @@ def test_an_epic_runs_its_children_in_dependency_order_and_completes_with_them(w
     assert epic.finished_at >= max(c.finished_at for c in children)
     types = assert_gap_free(epic)
     assert "epic.breakdown_ready" in types and types[-1] == "session.completed"
+    finished = SessionEvent.objects.get(session=epic, type="session.completed")
+    assert finished.data["tokens"] == epic.tokens_used + sum(c.tokens_used for c in children) > 0
     mirrored = SessionEvent.objects.filter(session=epic, type="epic.child_status", data__status="completed")
     assert sorted(e.data["child"] for e in mirrored) == sorted(c.public_id for c in children)
     # Later children see earlier children's files: the integration child's first look at the workspace.
