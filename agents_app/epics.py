@@ -295,9 +295,7 @@ def _mirror_statuses(epic: DevelopmentSession, children: list[DevelopmentSession
                 "from": entry["status"],
                 "status": child.status,
                 "summary": child.completion_summary[:500] if child.is_terminal() else "",
-                **(
-                    {"tokens": child.tokens_used, "cost_usd": str(child.cost_usd)} if child.is_terminal() else {}
-                ),
+                **({"tokens": child.tokens_used, "cost_usd": str(child.cost_usd)} if child.is_terminal() else {}),
             },
         )
         entry["status"], changed = child.status, True
