@@ -65,11 +65,13 @@ class Client:
         screenshots: list[Path],
         agents: list[str],
         strategy: str | None,
+        task_type: str | None = None,
+        parent: str | None = None,
     ) -> dict:
         data: list[tuple[str, str]] = [("organization", organization), ("intent", intent)]
         data += [("requirements", r) for r in requirements] + [("agents", a) for a in agents]
-        if strategy:
-            data.append(("execution_strategy", strategy))
+        optional = {"execution_strategy": strategy, "task_type": task_type, "parent": parent}
+        data += [(name, value) for name, value in optional.items() if value]
         files = []
         for path in screenshots:
             if not path.is_file():

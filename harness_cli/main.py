@@ -33,6 +33,8 @@ def start_parser() -> argparse.ArgumentParser:
     parser.add_argument("--agents", default="", help="comma-separated agent slugs (explicit choice)")
     parser.add_argument("--strategy", choices=["sequential", "parallel", "hybrid"])
     parser.add_argument("--org", help="organisation slug (default: your only one)")
+    parser.add_argument("--task-type", help="feature (default), bugfix, refactor, documentation, testing, epic …")
+    parser.add_argument("--parent", metavar="EPIC", help="add this session to an epic (dev_…)")
     parser.add_argument("--interactive", "-i", action="store_true", help="type commands while it runs")
     parser.add_argument("--detach", action="store_true", help="print the session and return at once")
     return parser
@@ -68,6 +70,8 @@ def cmd_start(argv: list[str]) -> int:
         screenshots=args.screenshot,
         agents=[a.strip() for a in args.agents.split(",") if a.strip()],
         strategy=args.strategy,
+        task_type=args.task_type,
+        parent=args.parent,
     )
     out = Renderer(json_lines=args.json, live_bars=False if args.interactive else None)
     out.plain(f"task {session['id']}: {session['intent']}")

@@ -82,6 +82,17 @@ def test_the_cli_runs_a_session_to_completion(live_url, cast):
     assert DevelopmentSession.objects.get(public_id=session_id).status == "completed"
 
 
+def test_the_cli_runs_an_epic_and_shows_its_children(live_url, cast):
+    args = ["build a team chat product", "--org", "acme", "--task-type", "epic", "--requirement", "Users can chat"]
+    result = cli(*args, url=live_url, key=token(cast["member"]), timeout=180)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "epic broken down into 3 child sessions: foundation, part-1-users-can-chat, integration" in result.stdout
+    assert "child integration (dev_" in result.stdout and "→ completed" in result.stdout
+    bad = cli("x", "--org", "acme", "--task-type", "saga", url=live_url, key=token(cast["member"]))
+    assert bad.returncode == 1 and "task_type" in bad.stderr and "\n" not in bad.stderr.strip()
+
+
 def test_an_interactive_run_then_watch_replays(live_url, cast, settings):
     settings.HARNESS_OFFLINE_STEP_SECONDS = 0.4  # slow enough to steer while it runs
     commands = "status\npause\nresume\nfeedback please add input validation\nquit\n"
