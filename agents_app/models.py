@@ -166,6 +166,17 @@ class FailureCategory(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     BUDGET = "budget", "Token budget exhausted"
     REJECTED = "rejected", "Approval rejected"
+    CONNECTION = "connection", "Model API unreachable"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    OVERLOADED = "overloaded", "Model API overloaded"
+    SERVER_ERROR = "server_error", "Model API error"
+    BAD_RESPONSE = "bad_response", "Unreadable model answer"
+    INVALID_REQUEST = "invalid_request", "Request refused by the API"
+    AUTH = "auth", "API key refused"
+    NOT_FOUND = "not_found", "Unknown model"
+    REFUSED = "refused", "The model refused"
+    TRUNCATED = "truncated", "Answer cut off at max_tokens"
+    INTERNAL = "internal", "Internal error"
 
 
 class AgentRun(models.Model):
@@ -193,8 +204,14 @@ class AgentRun(models.Model):
     summary = models.TextField(blank=True, default="")
     input_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
-    retries = models.PositiveSmallIntegerField(default=0)
+    retries = models.PositiveSmallIntegerField(default=0, help_text="Retries a person asked for.")
+    #: Model faults retried by the engine in a row (reset by a step that succeeds); bounded by HARNESS_LLM_MAX_RETRIES.
+    fault_retries = models.PositiveSmallIntegerField(default=0)
+    #: When the queued run may next call the model (a retry's backoff); null = now.
+    retry_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -233,6 +250,8 @@ class LLMCall(models.Model):
     cache_write_tokens = models.PositiveIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: Counted by Harness (offline provider), not billed by anyone.
+    estimated = models.BooleanField(default=False)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -184,13 +184,6 @@ def _commit_step(
             ]
         )  # fmt: skip
         _mark_delivered(run, feedback)
-        scheduler.add_usage(
-            session_id,
-            run.pk,
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
-            cost=response.cost_usd,
-        )
         if outcome.finished:
             event_record(
                 session=run.session,
@@ -201,10 +194,7 @@ def _commit_step(
                     "agent": run.agent.slug,
                     "summary": run.summary,
                     "steps": run.step,
-                    "tokens": run.input_tokens
-                    + run.output_tokens
-                    + response.usage.input_tokens
-                    + response.usage.output_tokens,
+                    "tokens": run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens,
                 },
             )
             return "finished"

@@ -148,14 +148,3 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
             "cost_usd": str(session.cost_usd),
         },
     )
-
-
-def add_usage(session_id: int, run_id: int, *, input_tokens: int, output_tokens: int, cost) -> None:  # noqa: ANN001
-    AgentRun.objects.filter(pk=run_id).update(
-        input_tokens=F("input_tokens") + input_tokens,
-        output_tokens=F("output_tokens") + output_tokens,
-        cost_usd=F("cost_usd") + cost,
-    )
-    DevelopmentSession.objects.filter(pk=session_id).update(
-        tokens_used=F("tokens_used") + input_tokens + output_tokens, cost_usd=F("cost_usd") + cost
-    )

@@ -128,8 +128,20 @@ class DevelopmentSession(models.Model):
     #: The planned agents' slugs, sorted and joined by "+": what analytics groups success by.
     agent_combination = models.CharField(max_length=400, blank=True, default="", editable=False)
     last_event_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    #: Every model call made for the session (vision, selection, planning, breakdown, steps, repairs);
+    #: tokens_used is the sum of the four kinds, and what the token budget is checked against.
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
     tokens_used = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: True when some of the usage was counted by the offline provider (an estimate, never billed).
+    usage_estimated = models.BooleanField(default=False)
+    #: The planning task's id (re-sent unchanged when lost) and its liveness while it runs.
+    planning_task_id = models.CharField(max_length=64, blank=True, default="", editable=False)
+    planning_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    planning_retries = models.PositiveSmallIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

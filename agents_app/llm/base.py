@@ -24,10 +24,17 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
+    """What one call used, as the provider bills it. `estimated`: counted by Harness, not billed (offline)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
 @dataclass
@@ -45,6 +52,9 @@ class LLMRequest:
     context: CallContext
     tools: list[ToolSpec] = field(default_factory=list)
     max_tokens: int = 4096
+    #: A conversation that grows call after call (agent steps): cache its prefix up to the newest message.
+    #: One-off calls (vision, selection, breakdown) leave it False and pay no cache writes.
+    cache: bool = False
 
 
 @dataclass
@@ -61,11 +71,16 @@ class LLMResponse:
 
 
 class LLMError(Exception):
-    """category: "llm_error", "timeout" or "validation" (the run's failure category)."""
+    """A call that gave no usable answer. `category` becomes the run's failure category (see
+    `FailureCategory`): retryable ones are "timeout", "connection", "rate_limited", "overloaded",
+    "server_error", "bad_response"; final ones are "invalid_request", "auth", "not_found", "refused",
+    "validation", "llm_error". `retry_after` is what the API asked for (seconds), if it said."""
 
-    def __init__(self, message: str, *, category: str = "llm_error", retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, category: str = "llm_error", retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
-        self.category, self.retryable = category, retryable
+        self.category, self.retryable, self.retry_after = category, retryable, retry_after
 
 
 class LLMProvider(Protocol):
