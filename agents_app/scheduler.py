@@ -11,7 +11,6 @@ import logging
 import uuid
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from agents_app.models import AgentRun, RunStatus
