@@ -180,6 +180,12 @@ ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 HARNESS_LLM = env_str("HARNESS_LLM") or ("anthropic" if ANTHROPIC_API_KEY else "offline")
 HARNESS_LLM_MODEL = env_str("HARNESS_LLM_MODEL", "claude-sonnet-5-5")
 HARNESS_HEARTBEAT_STALE_SECONDS = env_int("HARNESS_HEARTBEAT_STALE_SECONDS", 60)
+# One model request may take this long; the SDK does not retry (the engine does, with events and a budget).
+HARNESS_LLM_TIMEOUT_SECONDS = float(env_str("HARNESS_LLM_TIMEOUT_SECONDS", "120") or 120)
+# Model faults in a row (429, 529, 5xx, timeouts, connection errors, unreadable answers) retried before a run fails.
+HARNESS_LLM_MAX_RETRIES = env_int("HARNESS_LLM_MAX_RETRIES", 5)
+# A `retry-after` longer than this is cut to it; backoff without one is jittered exponential up to it.
+HARNESS_LLM_MAX_RETRY_AFTER_SECONDS = float(env_str("HARNESS_LLM_MAX_RETRY_AFTER_SECONDS", "60") or 60)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNESS_MAX_SCREENSHOT_BYTES * 2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
