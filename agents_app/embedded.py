@@ -52,11 +52,11 @@ def start(concurrency: int = 4) -> bool:
 
 
 def _reaper_clock() -> None:
-    from agents_app.tasks import requeue_stale_runs
+    from agents_app import dispatch
 
-    interval = settings.CELERY_BEAT_SCHEDULE["requeue-stale-runs"]["schedule"]
+    interval = settings.CELERY_BEAT_SCHEDULE["requeue-lost-work"]["schedule"]
     while not _stopping.wait(interval):
-        requeue_stale_runs.delay()
+        dispatch.send(dispatch.REQUEUE_LOST_WORK)
 
 
 _stopping = threading.Event()

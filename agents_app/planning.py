@@ -8,11 +8,15 @@ planning task does no harm.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from agents_app import epics, scheduler, selection, vision
+from agents_app import dispatch, epics, retry_policy, scheduler, selection, vision
+from agents_app.heartbeat import beating
 from agents_app.knowledge import combination_history, knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
@@ -35,34 +39,109 @@ logger = logging.getLogger(__name__)
 MAX_AGENTS = 8
 
 
-def plan_session(session_id: int) -> str:
+def plan_session(session_id: int, task_id: str | None = None) -> str:
+    """The planning task's body: claim planning, plan, and record how it ended — planned, retrying
+    after a fault (with a budget), or failed with a category. Never leaves a session in `planning`
+    without a live task: the heartbeat says it is alive, the reaper re-sends a lost one."""
+    claim = _planning_claim(session_id, task_id)
+    if claim != "claimed":
+        return claim
+    touch = DevelopmentSession.objects.filter(pk=session_id, planning_task_id=task_id or F("planning_task_id"))
+    with beating(lambda: touch.update(planning_heartbeat_at=timezone.now()), name=f"planning-{session_id}"):
+        session = DevelopmentSession.objects.get(pk=session_id)
+        last_chance = session.planning_retries >= retry_policy.attempts_allowed()
+        try:
+            return _plan(session, fallback_on_fault=last_chance)
+        except LLMError as exc:
+            if exc.retryable and not last_chance:
+                return _planning_retry_later(session_id, str(exc), exc.category, exc.retry_after)
+            return _planning_failed(session_id, str(exc), exc.category)
+        except Exception as exc:  # noqa: BLE001 - every ending is recorded, a bug or an outage included
+            logger.exception("planning session %s failed", session_id)
+            if not last_chance:
+                return _planning_retry_later(session_id, f"{type(exc).__name__}: {exc}", "internal", None)
+            return _planning_failed(session_id, f"{type(exc).__name__}: {exc}", "internal")
+
+
+def _planning_claim(session_id: int, task_id: str | None) -> str:
     with transaction.atomic():
         session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
         if session is None:
             return "no such session"
         if session.plan:
-            pass
-        elif session.status == SessionStatus.CREATED:
+            transaction.on_commit(lambda: scheduler.advance(session_id))
+            return "already planned"
+        if task_id and session.planning_task_id and task_id != session.planning_task_id:
+            return "superseded by a newer planning task"
+        stale_before = timezone.now() - timedelta(seconds=settings.HARNESS_HEARTBEAT_STALE_SECONDS)
+        if session.planning_heartbeat_at and session.planning_heartbeat_at > stale_before:
+            return "planning is already under way"
+        if session.status == SessionStatus.CREATED:
             session_transition(
                 session=session, to=SessionStatus.PLANNING, actor=Actor.system(), event_type="session.planning"
             )
         elif session.status != SessionStatus.PLANNING:
             return f"not planning a {session.status} session"
-    if session.plan:
-        scheduler.advance(session_id)
-        return "already planned"
+        DevelopmentSession.objects.filter(pk=session_id).update(planning_heartbeat_at=timezone.now())
+    return "claimed"
 
+
+def _plan(session: DevelopmentSession, *, fallback_on_fault: bool) -> str:
     provider = get_provider()
-    analyse_screenshots(session, provider)
+    analyse_screenshots(session, provider, fallback_on_fault=fallback_on_fault)
     session.refresh_from_db()
     if session.is_epic:
-        return epics.plan_epic(session, provider)
+        return epics.plan_epic(session, provider, fallback_on_fault=fallback_on_fault)
     knowledge = knowledge_snippets(session)
-    chosen = choose(session, provider, knowledge=knowledge)
-    return write_plan(session_id, chosen, knowledge=knowledge)
+    chosen = choose(session, provider, knowledge=knowledge, fallback_on_fault=fallback_on_fault)
+    return write_plan(session.pk, chosen, knowledge=knowledge)
 
 
-def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider) -> None:
+def _planning_retry_later(session_id: int, reason: str, category: str, retry_after: float | None) -> str:
+    with transaction.atomic():
+        session = DevelopmentSession.objects.select_for_update(no_key=True).get(pk=session_id)
+        if session.plan or session.status != SessionStatus.PLANNING:
+            return f"not retrying: the session is {session.status}"
+        delay = retry_policy.backoff_seconds(session.planning_retries, retry_after)
+        session.planning_retries += 1
+        session.planning_heartbeat_at = None
+        session.save(update_fields=["planning_retries", "planning_heartbeat_at", "updated_at"])
+        next_at = timezone.now() + timedelta(seconds=delay)
+        event_record(
+            session=session,
+            type="session.planning_retrying",
+            actor=Actor.system(),
+            data={
+                "reason": reason[:500],
+                "category": category,
+                "attempt": session.planning_retries,
+                "max_attempts": retry_policy.attempts_allowed(),
+                "delay_seconds": round(delay, 3),
+                "next_attempt_at": next_at.isoformat(),
+            },
+        )
+        dispatch.plan_session_on_commit(session_id, session.planning_task_id, countdown=delay)
+    return "retrying"
+
+
+def _planning_failed(session_id: int, error: str, category: str) -> str:
+    with transaction.atomic():
+        session = DevelopmentSession.objects.select_for_update(no_key=True).get(pk=session_id)
+        if session.plan or session.status != SessionStatus.PLANNING:
+            return f"not failing: the session is {session.status}"
+        DevelopmentSession.objects.filter(pk=session_id).update(planning_heartbeat_at=None)
+        session_finish(
+            session=session,
+            status=SessionStatus.FAILED,
+            summary=f"Planning failed ({category}): {error[:1500]}",
+            data={"category": category, "error": error[:2000]},
+        )
+    return "failed"
+
+
+def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider, *, fallback_on_fault: bool = True) -> None:
+    """Each screenshot once (saved as it goes, so a retried planning task goes on where it stopped).
+    A fault that may pass is raised for the planning task to retry, unless this is its last chance."""
     for screenshot in session.screenshots.filter(analysed_at__isnull=True).order_by("id"):
         with screenshot.image.open("rb") as handle:
             data = handle.read()
@@ -85,6 +164,8 @@ def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider) -> N
                 offline_answer=lambda d=data: vision.analyse_image_offline(d),
             )
         except LLMError as exc:
+            if exc.retryable and not fallback_on_fault:
+                raise
             analysis = vision.analyse_image_offline(data)
             analysis.setdefault("notes", []).append(f"model analysis failed ({exc}); offline analysis used")
         _save_analysis(session.pk, screenshot.pk, analysis)
@@ -128,7 +209,11 @@ def _save_analysis(session_id: int, screenshot_id: int, analysis: dict) -> None:
 
 
 def choose(
-    session: DevelopmentSession, provider: LLMProvider, *, knowledge: list[dict] | None = None
+    session: DevelopmentSession,
+    provider: LLMProvider,
+    *,
+    knowledge: list[dict] | None = None,
+    fallback_on_fault: bool = True,
 ) -> selection.Selection:
     role = role_in(session.created_by, session.organization_id)
     availability = agent_availability(organization=session.organization, role=role)
@@ -148,6 +233,7 @@ def choose(
         knowledge=knowledge if knowledge is not None else knowledge_snippets(session),
         history=combination_history(session),
         session_id=session.pk,
+        fallback_on_fault=fallback_on_fault,
     )
     return selection.select_agents(provider, data)
 

@@ -1,41 +1,55 @@
-"""Running one agent: claim the run, then step until it finishes, parks or is stopped.
+"""Running one agent: claim the run, then step until it finishes, parks, stops or its slice ends.
 
 Each step is one LLM call followed by ONE transaction that applies its tool calls, saves the
 checkpoint (conversation, step number, versions seen) and the heartbeat. That transaction is
 fenced: it only commits while the run is still RUNNING under this worker's attempt number, so a
 stale worker (lost heartbeat, duplicate delivery, cancelled run) writes nothing. A worker that
 dies mid-step loses only that step; whoever claims the run next resumes from the checkpoint.
+
+A task runs a bounded slice (HARNESS_AGENT_SLICE_STEPS steps or HARNESS_AGENT_SLICE_SECONDS) and
+queues the run again under the same task id — a continuation — so no time limit kills a healthy
+agent. A model fault that may pass (overload, rate limit, timeout…) queues the run again after a
+backoff, recorded as `agent.retrying`; after HARNESS_LLM_MAX_RETRIES in a row the run fails with
+the fault's category. Any other exception fails the run with category `internal`: nothing ends
+unrecorded.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agents_app import briefing, scheduler
+from agents_app import briefing, dispatch, retry_policy, scheduler
+from agents_app.deltas import DeltaPublisher
+from agents_app.heartbeat import beating
 from agents_app.knowledge import knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
 from agents_app.models import AgentRun, FailureCategory, RunStatus
 from agents_app.selectors import policy_for
 from agents_app.services.knowledge import knowledge_consulted
+from agents_app.signatures import error_signature
 from agents_app.toolbox import Toolbox
 from agents_app.tools import tools_for
-from sessions_app.events import Actor, event_record, event_send_ephemeral, session_lock_row
+from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import ApprovalRequest, Feedback, FeedbackStatus
 
 logger = logging.getLogger(__name__)
+
+MAX_CUTS_IN_A_ROW = 2
+CUT_OFF_NOTE = (
+    "Your previous answer was cut off at the max_tokens limit ({limit} tokens) before it was complete; "
+    "nothing in it was carried out. Go on with smaller pieces: one file per write_file call, and split "
+    "large files into several smaller ones."
+)
 
 
 class Fenced(Exception):
@@ -43,7 +57,7 @@ class Fenced(Exception):
 
 
 def run_claim(run_id: int, task_id: str) -> int | None:
-    """QUEUED → RUNNING by conditional update; only the latest dispatched task may claim.
+    """QUEUED → RUNNING by conditional update; only a delivery of the run's current task id may claim.
     Returns the new attempt number (the fencing token), or None when someone else has it."""
     now = timezone.now()
     with transaction.atomic():
@@ -55,14 +69,18 @@ def run_claim(run_id: int, task_id: str) -> int | None:
             status=RunStatus.RUNNING,
             attempt=F("attempt") + 1,
             heartbeat_at=now,
+            retry_at=None,
             started_at=Coalesce("started_at", now),
         )
         if not claimed:
             return None
         run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
+        continued = bool(run.checkpoint.pop("continued", False))
+        if continued:
+            run.save(update_fields=["checkpoint"])
         event_record(
             session=run.session,
-            type="agent.started",
+            type="agent.continued" if continued else "agent.started",
             actor=Actor.for_agent(run.agent.slug, run.agent.name),
             run=run,
             data={"agent": run.agent.slug, "attempt": run.attempt, "resumed_from_step": run.step},
@@ -71,20 +89,114 @@ def run_claim(run_id: int, task_id: str) -> int | None:
 
 
 def execute(run_id: int, task_id: str) -> str:
+    """One task's slice of a run. Returns how it stopped."""
     attempt = run_claim(run_id, task_id)
     if attempt is None:
         return "not-claimed"
     state = "continue"
-    with heartbeat(run_id, attempt):
+    deadline = time.monotonic() + settings.HARNESS_AGENT_SLICE_SECONDS
+    steps_left = settings.HARNESS_AGENT_SLICE_STEPS
+    touch = AgentRun.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
+    with beating(lambda: touch.update(heartbeat_at=timezone.now()), name=f"run-{run_id}"):
         while state == "continue":
-            try:
-                state = step(run_id, attempt)
-            except Fenced:
-                state = "fenced"
+            if steps_left <= 0 or time.monotonic() >= deadline:
+                state = _continue_later(run_id, attempt)
+                break
+            state = _guarded_step(run_id, attempt)
+            steps_left -= 1
     if state in ("finished", "failed"):
         scheduler.advance(AgentRun.objects.values_list("session_id", flat=True).get(pk=run_id))
     logger.info("run %s attempt %s stopped: %s", run_id, attempt, state)
     return state
+
+
+def _guarded_step(run_id: int, attempt: int) -> str:
+    """A step whose every way of ending is recorded: fenced, a retry, or a failure with a category."""
+    try:
+        return step(run_id, attempt)
+    except Fenced:
+        return "fenced"
+    except LLMError as exc:
+        run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
+        if exc.retryable:
+            return _retry_later(run, attempt, exc)
+        category = exc.category if exc.category in FailureCategory.values else FailureCategory.LLM_ERROR
+        return _fail_or_fenced(run, attempt, category, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug or an outage must end in an event, not a silent task
+        logger.exception("run %s step failed", run_id)
+        run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
+        fault = LLMError(f"{type(exc).__name__}: {exc}", category=FailureCategory.INTERNAL, retryable=True)
+        return _retry_later(run, attempt, fault)
+
+
+def step(run_id: int, attempt: int) -> str:
+    """One step. Returns "continue", "finished", "parked", "paused", "failed" or "fenced".
+    Raises LLMError when the model call fails (the caller retries or fails the run)."""
+    run = AgentRun.objects.select_related("agent", "session__organization").get(pk=run_id)
+    if run.status != RunStatus.RUNNING or run.attempt != attempt:
+        return "fenced"
+    if run.control_request == "pause":
+        return _pause_at_boundary(run, attempt)
+    checkpoint: dict[str, Any] = dict(run.checkpoint or {})
+    if checkpoint.get("pending"):
+        return _settle_decision(run, attempt, checkpoint)
+
+    policy = policy_for(run.session.organization)
+    if run.session.tokens_used >= policy.token_budget_per_session:
+        return fail(
+            run,
+            attempt,
+            FailureCategory.BUDGET,
+            f"token budget of {policy.token_budget_per_session:,} used up ({run.session.tokens_used:,} tokens, "
+            "cache included); an admin can raise it in the organisation's agent policy",
+        )
+    if run.step >= settings.HARNESS_AGENT_MAX_STEPS:
+        return fail(run, attempt, FailureCategory.VALIDATION, f"did not finish within {run.step} steps")
+
+    messages = list(checkpoint.get("messages") or [_briefing_with_knowledge(run)])
+    feedback = _undelivered_feedback(run, checkpoint)
+    if feedback:
+        messages = _append_user(messages, [briefing.feedback_block(f) for f in feedback])
+
+    provider = get_provider()
+    if provider.name == "offline" and settings.HARNESS_OFFLINE_STEP_SECONDS:
+        time.sleep(settings.HARNESS_OFFLINE_STEP_SECONDS)  # simulated model latency
+    request = LLMRequest(
+        system=briefing.system_prompt(run),
+        messages=messages,
+        tools=tools_for(run.agent.tools),
+        context=CallContext(
+            purpose="agent_step", session_id=run.session_id, run_id=run.pk, offline_hint=briefing.offline_hint(run)
+        ),
+        max_tokens=settings.HARNESS_AGENT_MAX_TOKENS,
+        cache=True,
+    )
+    publisher = DeltaPublisher(run)
+    try:
+        response = provider.complete(request, on_text=publisher)
+    finally:
+        publisher.flush()
+    return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback)
+
+
+def _briefing_with_knowledge(run: AgentRun) -> dict:
+    """The first message, with the organisation knowledge most relevant to this agent (recorded as consulted)."""
+    knowledge = knowledge_snippets(run.session, agent=run.agent, limit=3)
+    if knowledge:
+        with transaction.atomic():
+            knowledge_consulted(
+                session=run.session, decision=f"briefing of {run.agent.slug}", documents=knowledge, run=run
+            )
+    return briefing.first_message(run, knowledge=knowledge)
+
+
+def _append_user(messages: list[dict], blocks: list[dict]) -> list[dict]:
+    """Add blocks as the newest user turn (joined to the last one if it is a user turn: turns alternate)."""
+    if messages and messages[-1]["role"] == "user":
+        content = messages[-1]["content"]
+        existing = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        return [*messages[:-1], {"role": "user", "content": existing + blocks}]
+    return [*messages, {"role": "user", "content": blocks}]
 
 
 def _lock_fenced(run_id: int, session_id: int, attempt: int) -> AgentRun:
@@ -100,58 +212,6 @@ def _lock_fenced(run_id: int, session_id: int, attempt: int) -> AgentRun:
     return run
 
 
-def step(run_id: int, attempt: int) -> str:
-    """One step. Returns "continue", "finished", "parked", "paused", "failed" or "fenced"."""
-    run = AgentRun.objects.select_related("agent", "session__organization").get(pk=run_id)
-    if run.status != RunStatus.RUNNING or run.attempt != attempt:
-        return "fenced"
-    if run.control_request == "pause":
-        return _pause_at_boundary(run, attempt)
-    checkpoint: dict[str, Any] = dict(run.checkpoint or {})
-    if checkpoint.get("pending"):
-        return _settle_decision(run, attempt, checkpoint)
-
-    policy = policy_for(run.session.organization)
-    if run.session.tokens_used >= policy.token_budget_per_session:
-        return fail(run, attempt, FailureCategory.BUDGET, f"token budget of {policy.token_budget_per_session} used up")
-    if run.step >= settings.HARNESS_AGENT_MAX_STEPS:
-        return fail(run, attempt, FailureCategory.VALIDATION, f"did not finish within {run.step} steps")
-
-    messages = list(checkpoint.get("messages") or [_briefing_with_knowledge(run)])
-    feedback = _undelivered_feedback(run, checkpoint)
-    if feedback:
-        messages[-1] = _with_feedback(messages[-1], feedback)
-
-    provider = get_provider()
-    if provider.name == "offline" and settings.HARNESS_OFFLINE_STEP_SECONDS:
-        time.sleep(settings.HARNESS_OFFLINE_STEP_SECONDS)  # simulated model latency
-    request = LLMRequest(
-        system=briefing.system_prompt(run),
-        messages=messages,
-        tools=tools_for(run.agent.tools),
-        context=CallContext(
-            purpose="agent_step", session_id=run.session_id, run_id=run.pk, offline_hint=briefing.offline_hint(run)
-        ),
-    )
-    try:
-        response = provider.complete(request, on_text=_delta_publisher(run))
-    except LLMError as exc:
-        category = exc.category if exc.category in FailureCategory.values else FailureCategory.LLM_ERROR
-        return fail(run, attempt, category, str(exc))
-    return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback)
-
-
-def _briefing_with_knowledge(run: AgentRun) -> dict:
-    """The first message, with the organisation knowledge most relevant to this agent (recorded as consulted)."""
-    knowledge = knowledge_snippets(run.session, agent=run.agent, limit=3)
-    if knowledge:
-        with transaction.atomic():
-            knowledge_consulted(
-                session=run.session, decision=f"briefing of {run.agent.slug}", documents=knowledge, run=run
-            )
-    return briefing.first_message(run, knowledge=knowledge)
-
-
 def _commit_step(
     run_id: int,
     session_id: int,
@@ -161,6 +221,8 @@ def _commit_step(
     response: LLMResponse,
     feedback: list[Feedback],
 ) -> str:
+    if response.stop_reason == "max_tokens":
+        return _commit_cut_off_step(run_id, session_id, attempt, checkpoint, messages, response, feedback)
     with transaction.atomic():
         run = _lock_fenced(run_id, session_id, attempt)
         policy = policy_for(run.session.organization)
@@ -175,30 +237,77 @@ def _commit_step(
             nudge = "Use the tools to do your part, then call finish with a summary."
             messages.append({"role": "user", "content": [{"type": "text", "text": nudge}]})
         checkpoint["messages"] = messages
-        checkpoint["feedback_seen"] = sorted(set(checkpoint.get("feedback_seen", [])) | {f.pk for f in feedback})
-        run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
-        run.save(
-            update_fields=[
-                "checkpoint", "step", "heartbeat_at", "status", "progress", "current_activity",
-                "summary", "finished_at",
-            ]
-        )  # fmt: skip
-        _mark_delivered(run, feedback)
+        checkpoint["cuts_in_a_row"] = 0
+        _save_step(run, checkpoint, feedback)
         if outcome.finished:
             event_record(
                 session=run.session,
                 type="agent.completed",
                 actor=toolbox.actor,
                 run=run,
-                data={
-                    "agent": run.agent.slug,
-                    "summary": run.summary,
-                    "steps": run.step,
-                    "tokens": run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens,
-                },
+                data={"agent": run.agent.slug, "summary": run.summary, "steps": run.step, **_run_usage(run)},
             )
             return "finished"
     return "parked" if outcome.parked else "continue"
+
+
+def _commit_cut_off_step(
+    run_id: int,
+    session_id: int,
+    attempt: int,
+    checkpoint: dict,
+    messages: list[dict],
+    response: LLMResponse,
+    feedback: list[Feedback],
+) -> str:
+    """An answer cut off at max_tokens: none of its tool calls run; the model is told and goes on."""
+    cuts = int(checkpoint.get("cuts_in_a_row", 0)) + 1
+    limit = settings.HARNESS_AGENT_MAX_TOKENS
+    with transaction.atomic():
+        run = _lock_fenced(run_id, session_id, attempt)
+        if cuts >= MAX_CUTS_IN_A_ROW:
+            return fail(
+                run,
+                attempt,
+                FailureCategory.TRUNCATED,
+                f"the model's answer was cut off at the max_tokens limit ({limit}) {cuts} times in a row; "
+                "retry the agent, or give feedback asking for smaller files",
+            )
+        kept = [b for b in response.content if b.get("type") == "text" and b.get("text")]
+        if kept:
+            messages.append({"role": "assistant", "content": kept})
+        messages = _append_user(messages, [{"type": "text", "text": CUT_OFF_NOTE.format(limit=limit)}])
+        checkpoint["messages"], checkpoint["cuts_in_a_row"] = messages, cuts
+        _save_step(run, checkpoint, feedback)
+        event_record(
+            session=run.session,
+            type="agent.truncated",
+            actor=Actor.system(),
+            run=run,
+            data={"agent": run.agent.slug, "step": run.step, "cuts": cuts, "max_tokens": limit},
+        )
+    return "continue"
+
+
+def _save_step(run: AgentRun, checkpoint: dict, feedback: list[Feedback]) -> None:
+    checkpoint["feedback_seen"] = sorted(set(checkpoint.get("feedback_seen", [])) | {f.pk for f in feedback})
+    run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
+    run.fault_retries = 0
+    run.save(
+        update_fields=[
+            "checkpoint", "step", "heartbeat_at", "status", "progress", "current_activity", "summary",
+            "finished_at", "fault_retries",
+        ]
+    )  # fmt: skip
+    _mark_delivered(run, feedback)
+
+
+def _run_usage(run: AgentRun) -> dict:
+    fresh = AgentRun.objects.values(
+        "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd"
+    ).get(pk=run.pk)
+    tokens = sum(fresh[k] for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"))
+    return {"tokens": tokens, "cost_usd": str(fresh["cost_usd"])}
 
 
 def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
@@ -232,12 +341,75 @@ def _pause_at_boundary(run: AgentRun, attempt: int) -> str:
     return "paused"
 
 
+def _continue_later(run_id: int, attempt: int) -> str:
+    """The slice is used up: queue the run again under the same task id; it resumes from its checkpoint."""
+    with transaction.atomic():
+        try:
+            run = _lock_fenced(run_id, AgentRun.objects.values_list("session_id", flat=True).get(pk=run_id), attempt)
+        except Fenced:
+            return "fenced"
+        run.checkpoint = {**run.checkpoint, "continued": True}
+        run.status, run.queued_at = RunStatus.QUEUED, timezone.now()
+        run.save(update_fields=["checkpoint", "status", "queued_at"])
+        dispatch.run_agent_on_commit(run.pk, run.task_id)
+    return "continued"
+
+
+def _retry_later(run: AgentRun, attempt: int, fault: LLMError) -> str:
+    """A fault that may pass: queue again after a backoff (same task id), or fail when the budget is spent."""
+    if run.fault_retries >= retry_policy.attempts_allowed():
+        tries = run.fault_retries + 1
+        return _fail_or_fenced(
+            run, attempt, _category(fault), f"gave up after {tries} attempt{'s' if tries > 1 else ''}: {fault}"
+        )
+    delay = retry_policy.backoff_seconds(run.fault_retries, fault.retry_after)
+    with transaction.atomic():
+        try:
+            run = _lock_fenced(run.pk, run.session_id, attempt)
+        except Fenced:
+            return "fenced"
+        now = timezone.now()
+        run.fault_retries += 1
+        run.status, run.queued_at, run.retry_at = RunStatus.QUEUED, now, now + timedelta(seconds=delay)
+        run.save(update_fields=["fault_retries", "status", "queued_at", "retry_at"])
+        event_record(
+            session=run.session,
+            type="agent.retrying",
+            actor=Actor.system(),
+            run=run,
+            data={
+                "agent": run.agent.slug,
+                "automatic": True,
+                "reason": str(fault)[:500],
+                "category": _category(fault),
+                "attempt": run.fault_retries,
+                "max_attempts": retry_policy.attempts_allowed(),
+                "delay_seconds": round(delay, 3),
+                "next_attempt_at": run.retry_at.isoformat(),
+                "step": run.step,
+            },
+        )
+        dispatch.run_agent_on_commit(run.pk, run.task_id, countdown=delay)
+    return "retrying"
+
+
+def _category(fault: LLMError) -> str:
+    return fault.category if fault.category in FailureCategory.values else FailureCategory.LLM_ERROR
+
+
+def _fail_or_fenced(run: AgentRun, attempt: int, category: str, error: str) -> str:
+    try:
+        return fail(run, attempt, category, error)
+    except Fenced:
+        return "fenced"
+
+
 def fail(run: AgentRun, attempt: int, category: str, error: str) -> str:
     with transaction.atomic():
         run = _lock_fenced(run.pk, run.session_id, attempt)
         run.status, run.failure_category, run.error = RunStatus.FAILED, category, error[:2000]
-        run.finished_at = timezone.now()
-        run.save(update_fields=["status", "failure_category", "error", "finished_at"])
+        run.finished_at, run.retry_at = timezone.now(), None
+        run.save(update_fields=["status", "failure_category", "error", "finished_at", "retry_at"])
         event_record(
             session=run.session,
             type="agent.failed",
@@ -254,21 +426,6 @@ def fail(run: AgentRun, attempt: int, category: str, error: str) -> str:
     return "failed"
 
 
-_VARIABLE_PARTS = [
-    (re.compile(r"\b(dev|run|art|apr|kn)_[0-9a-z]{20}\b"), r"\1_…"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),
-    (re.compile(r"\b0x[0-9a-f]+\b|\b\d+(\.\d+)?\b", re.IGNORECASE), "N"),
-]
-
-
-def error_signature(error: str) -> str:
-    """The error with ids, quoted values and numbers masked, so the same failure groups together."""
-    first_line = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
-    for pattern, replacement in _VARIABLE_PARTS:
-        first_line = pattern.sub(replacement, first_line)
-    return first_line[:160]
-
-
 # --- feedback ---------------------------------------------------------------------------------------
 
 
@@ -277,13 +434,6 @@ def _undelivered_feedback(run: AgentRun, checkpoint: dict) -> list[Feedback]:
     seen = set(checkpoint.get("feedback_seen", []))
     candidates = Feedback.objects.filter(session_id=run.session_id).select_related("author").order_by("id")
     return [f for f in candidates if f.pk not in seen and f.run_id in (None, run.pk)]
-
-
-def _with_feedback(message: dict, feedback: list[Feedback]) -> dict:
-    content = message["content"]
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-    blocks += [{"type": "text", "text": f"Feedback from {f.author.get_username()}: {f.text}"} for f in feedback]
-    return {**message, "content": blocks}
 
 
 def _mark_delivered(run: AgentRun, feedback: list[Feedback]) -> None:
@@ -299,54 +449,3 @@ def _mark_delivered(run: AgentRun, feedback: list[Feedback]) -> None:
             run=run,
             data={"feedback_id": item.pk, "agent": run.agent.slug, "step": run.step},
         )
-
-
-# --- liveness -----------------------------------------------------------------------------------------
-
-
-def _delta_publisher(run: AgentRun):  # noqa: ANN202
-    """Streamed model text goes live only (`agent.delta`), batched to keep the socket calm."""
-    session_public_id, run_public_id = run.session.public_id, run.public_id
-    actor = Actor.for_agent(run.agent.slug, run.agent.name)
-    buffer: list[str] = []
-    last = [time.monotonic()]
-
-    def on_text(chunk: str) -> None:
-        buffer.append(chunk)
-        if time.monotonic() - last[0] >= 0.1 or sum(map(len, buffer)) >= 400:
-            event_send_ephemeral(
-                session_public_id=session_public_id,
-                type="agent.delta",
-                actor=actor,
-                data={"text": "".join(buffer)},
-                run_public_id=run_public_id,
-            )
-            buffer.clear()
-            last[0] = time.monotonic()
-
-    return on_text
-
-
-@contextmanager
-def heartbeat(run_id: int, attempt: int) -> Iterator[None]:
-    """Refresh the run's heartbeat while a step (e.g. a long LLM call) is in flight."""
-    stop = threading.Event()
-    interval = max(0.5, settings.HARNESS_HEARTBEAT_STALE_SECONDS / 4)
-
-    def beat() -> None:
-        try:
-            while not stop.wait(interval):
-                AgentRun.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        close_old_connections()

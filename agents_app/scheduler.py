@@ -8,11 +8,11 @@ nothing is left, and dispatches the queued runs' tasks only after the transactio
 from __future__ import annotations
 
 import logging
-import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
+from agents_app import dispatch
 from agents_app.models import AgentRun, RunStatus
 from agents_app.selectors import policy_for
 from sessions_app.events import Actor, event_record
@@ -24,27 +24,19 @@ ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 def kickoff_on_commit(session: DevelopmentSession) -> None:
-    """Plan the session once its creation has committed."""
-    from agents_app import tasks
-
-    session_id = session.pk
-    transaction.on_commit(lambda: tasks.plan_session.delay(session_id))
-
-
-def dispatch_on_commit(run: AgentRun) -> None:
-    """Send the run's task after commit, with a task id we keep on the row."""
-    from agents_app import tasks
-
-    task_id = run.task_id
-    run_id = run.pk
-    transaction.on_commit(lambda: tasks.run_agent.apply_async(args=[run_id], task_id=task_id))
+    """Plan the session once its creation has committed, under a task id kept on the row."""
+    task_id = dispatch.new_task_id()
+    DevelopmentSession.objects.filter(pk=session.pk).update(planning_task_id=task_id, planning_heartbeat_at=None)
+    session.planning_task_id = task_id
+    dispatch.plan_session_on_commit(session.pk, task_id)
 
 
 def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", data: dict | None = None) -> bool:
-    """PENDING/PAUSED/FAILED/RUNNING(stale) → QUEUED by conditional update; True if this call did it."""
-    task_id = str(uuid.uuid4())
+    """PENDING/PAUSED/FAILED/AWAITING_APPROVAL → QUEUED by conditional update, with a new task id
+    (deliveries of an older one find nothing to claim); True if this call did it."""
+    task_id = dispatch.new_task_id()
     updated = AgentRun.objects.filter(pk=run.pk, status=run.status, attempt=run.attempt).update(
-        status=RunStatus.QUEUED, task_id=task_id, queued_at=timezone.now(), control_request=""
+        status=RunStatus.QUEUED, task_id=task_id, queued_at=timezone.now(), retry_at=None, control_request=""
     )
     if not updated:
         return False
@@ -52,7 +44,7 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
     event_record(
         session=run.session, type=event_type, actor=actor, run=run, data={"agent": run.agent.slug, **(data or {})}
     )
-    dispatch_on_commit(run)
+    dispatch.run_agent_on_commit(run.pk, task_id)
     return True
 
 

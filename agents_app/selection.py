@@ -86,6 +86,8 @@ class SelectionInput:
     knowledge: list[dict]
     history: list[dict]
     session_id: int | None = None
+    #: False while the planning task may still retry: a fault that may pass is raised, not ranked around.
+    fallback_on_fault: bool = True
 
 
 def select_agents(provider: LLMProvider, data: SelectionInput) -> Selection:
@@ -127,6 +129,8 @@ def _ask(provider: LLMProvider, data: SelectionInput, ranking: list[dict], note:
             request, schema=SELECTION_SCHEMA, offline_answer=lambda: offline_answer(data, ranking)
         )
     except LLMError as exc:
+        if exc.retryable and not data.fallback_on_fault:
+            raise
         answer = offline_answer(data, ranking)
         answer["fallback_reason"] = f"the model's selection was unusable ({exc}); ranked offline instead"
         return answer, "offline-fallback"

@@ -1,4 +1,7 @@
-"""Celery tasks: each takes an id, and the body is a call into the engine (STYLE #10)."""
+"""Celery tasks: each takes an id, and the body is one call into the engine (STYLE #10, #14).
+
+Only Celery imports this module; the engine sends work by name through `agents_app.dispatch`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from celery import shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from agents_app import epics, planning, reaper, runtime, scheduler
+from agents_app import epics, planning, reaper, runtime
 
 
 @task_prerun.connect
@@ -16,9 +19,9 @@ def _fresh_connections(**kwargs) -> None:  # noqa: ANN003
     close_old_connections()
 
 
-@shared_task(name="agents_app.tasks.plan_session", acks_late=True)
-def plan_session(session_id: int) -> str:
-    return planning.plan_session(session_id)
+@shared_task(name="agents_app.tasks.plan_session", bind=True, acks_late=True)
+def plan_session(self, session_id: int) -> str:  # noqa: ANN001
+    return planning.plan_session(session_id, task_id=self.request.id)
 
 
 @shared_task(name="agents_app.tasks.run_agent", bind=True, acks_late=True)
@@ -26,19 +29,20 @@ def run_agent(self, run_id: int) -> str:  # noqa: ANN001
     return runtime.execute(run_id, task_id=self.request.id)
 
 
-@shared_task(name="agents_app.tasks.advance_session")
-def advance_session(session_id: int) -> None:
-    scheduler.advance(session_id)
-
-
 @shared_task(name="agents_app.tasks.advance_epic")
 def advance_epic(epic_id: int) -> str:
     return epics.epic_advance(epic_id)
 
 
+@shared_task(name="agents_app.tasks.requeue_lost_work")
+def requeue_lost_work() -> int:
+    return reaper.requeue_lost_work()
+
+
 @shared_task(name="agents_app.tasks.requeue_stale_runs")
 def requeue_stale_runs() -> int:
-    return reaper.requeue_stale_runs()
+    """The reaper's earlier name, still accepted from schedules sent before an upgrade."""
+    return reaper.requeue_lost_work()
 
 
 @shared_task(name="agents_app.tasks.ping")

@@ -11,11 +11,13 @@ from agents_app.llm.base import ToolCall
 from agents_app.models import AgentPolicy, AgentRun, ApprovalTrigger, ConflictHandling, RunStatus
 from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
+from agents_app.tools import TOOL_SPECS
 from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_contents
 from artifacts_app.services import artifact_write, normalise_path
 from sessions_app.errors import DomainError
 from sessions_app.events import Actor, event_record
 from sessions_app.models import ApprovalRequest
+from sessions_app.services.audit import audit_record
 
 
 @dataclass
@@ -52,17 +54,33 @@ class Toolbox:
         return outcome
 
     def _one(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
+        if call.name not in TOOL_SPECS:
+            return self._refuse(call, f"unknown tool {call.name!r}; the tools are {sorted(self.allowed)}")
         if call.name not in self.allowed:
-            return _result(call.id, f"error: tool {call.name!r} is not available to {self.run.agent.slug}", True)
-        handler = getattr(self, f"_tool_{call.name}", None)
-        if handler is None:
-            return _result(call.id, f"error: unknown tool {call.name!r}", True)
+            return self._refuse(call, f"tool {call.name!r} is not available to {self.run.agent.slug}")
+        handler = getattr(self, f"_tool_{call.name}")
         try:
             return handler(call, outcome)
         except DomainError as exc:
+            if "path" in (exc.errors or {}):
+                return self._refuse(call, exc.detail)
             return _result(call.id, f"error: {exc.detail}", True)
         except (KeyError, TypeError, ValueError) as exc:
             return _result(call.id, f"error: bad arguments for {call.name}: {exc}", True)
+
+    def _refuse(self, call: ToolCall, reason: str) -> dict:
+        """A call the agent may not make: it learns why, the team sees it, the audit trail keeps it."""
+        data = {"agent": self.run.agent.slug, "tool": call.name[:80], "reason": reason[:500], "step": self.step}
+        event_record(session=self.run.session, type="agent.tool_refused", actor=self.actor, run=self.run, data=data)
+        audit_record(
+            actor=None,
+            organization=self.run.session.organization,
+            action="agent.tool_refused",
+            target=self.run,
+            before=None,
+            after={**data, "session": self.run.session.public_id, "input": _preview(call.input)},
+        )
+        return _result(call.id, f"refused: {reason}", True)
 
     def _tool_list_files(self, call: ToolCall, outcome: StepOutcome) -> dict:
         """The session's files, then (for an epic's child) what its completed siblings wrote."""
@@ -73,7 +91,7 @@ class Toolbox:
         return _result(call.id, "\n".join(lines) or "(empty)")
 
     def _tool_read_file(self, call: ToolCall, outcome: StepOutcome) -> dict:
-        path = str(call.input["path"])
+        path = normalise_path(str(call.input["path"]))
         files = latest_contents(session=self.run.session)
         if path in files:
             number, content = files[path]
@@ -188,6 +206,10 @@ class Toolbox:
             result["content"] = f"approved.{note} " + result["content"]
             return result
         return _result(pending["tool_use_id"], f"approved.{note} Go ahead.")
+
+
+def _preview(tool_input: dict) -> dict:
+    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in dict(tool_input).items()}
 
 
 def _result(tool_use_id: str, text: str, is_error: bool = False) -> dict:

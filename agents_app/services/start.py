@@ -6,6 +6,7 @@ from typing import IO, Any
 
 from django.db import transaction
 
+from agents_app import dispatch, scheduler
 from agents_app.selectors import agent_availability
 from sessions_app.access import organization_for
 from sessions_app.errors import Conflict, InvalidInput, NotAllowed
@@ -61,12 +62,8 @@ def development_start(
         )
         if parent_session is not None and parent_session.is_epic:
             # The epic decides when its children run: now if it is running, on resume if paused.
-            from agents_app import tasks
-
-            transaction.on_commit(lambda: tasks.advance_epic.delay(parent_session.pk))
+            dispatch.advance_epic_on_commit(parent_session.pk)
         else:
-            from agents_app import scheduler
-
             scheduler.kickoff_on_commit(session)
     return session
 

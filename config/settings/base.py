@@ -131,15 +131,20 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env_int("HARNESS_TASK_TIME_LIMIT", 900)
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("HARNESS_TASK_SOFT_TIME_LIMIT", 840)
+# A task runs a bounded slice of an agent (continuations), so its limits only catch a hung worker:
+# the slice, plus one model request in flight, plus room for the step's tools.
+HARNESS_AGENT_SLICE_STEPS = env_int("HARNESS_AGENT_SLICE_STEPS", 20)
+HARNESS_AGENT_SLICE_SECONDS = env_int("HARNESS_AGENT_SLICE_SECONDS", 300)
+HARNESS_LLM_TIMEOUT_SECONDS = float(env_str("HARNESS_LLM_TIMEOUT_SECONDS", "120") or 120)
+CELERY_TASK_SOFT_TIME_LIMIT = int(HARNESS_AGENT_SLICE_SECONDS + HARNESS_LLM_TIMEOUT_SECONDS + 180)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if REDIS_URL else {"polling_interval": 0.005}
 CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-runs": {
-        "task": "agents_app.tasks.requeue_stale_runs",
+    "requeue-lost-work": {
+        "task": "agents_app.tasks.requeue_lost_work",
         "schedule": env_int("HARNESS_REAPER_INTERVAL_SECONDS", 15),
     },
 }
@@ -180,8 +185,8 @@ ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 HARNESS_LLM = env_str("HARNESS_LLM") or ("anthropic" if ANTHROPIC_API_KEY else "offline")
 HARNESS_LLM_MODEL = env_str("HARNESS_LLM_MODEL", "claude-sonnet-5-5")
 HARNESS_HEARTBEAT_STALE_SECONDS = env_int("HARNESS_HEARTBEAT_STALE_SECONDS", 60)
-# One model request may take this long; the SDK does not retry (the engine does, with events and a budget).
-HARNESS_LLM_TIMEOUT_SECONDS = float(env_str("HARNESS_LLM_TIMEOUT_SECONDS", "120") or 120)
+# HARNESS_LLM_TIMEOUT_SECONDS (above): one model request may take this long; the SDK does not retry —
+# the engine does, with an event per retry and a budget.
 # Model faults in a row (429, 529, 5xx, timeouts, connection errors, unreadable answers) retried before a run fails.
 HARNESS_LLM_MAX_RETRIES = env_int("HARNESS_LLM_MAX_RETRIES", 5)
 # A `retry-after` longer than this is cut to it; backoff without one is jittered exponential up to it.
@@ -203,5 +208,7 @@ LOGGING = {
     },
 }
 HARNESS_AGENT_MAX_STEPS = env_int("HARNESS_AGENT_MAX_STEPS", 60)
+# Output limit of one agent step (thinking included); an answer cut off here is told to go on in smaller pieces.
+HARNESS_AGENT_MAX_TOKENS = env_int("HARNESS_AGENT_MAX_TOKENS", 16000)
 # Simulated model latency for the offline provider (seconds per step): demos and crash tests.
 HARNESS_OFFLINE_STEP_SECONDS = float(env_str("HARNESS_OFFLINE_STEP_SECONDS", "0") or 0)

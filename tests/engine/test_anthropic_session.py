@@ -56,6 +56,7 @@ def test_a_member_gets_a_repaired_selection_without_the_restricted_agent(worker,
     assert_gap_free(session)
     step_requests = [r for r in fake.requests if r["body"].get("tools")]
     assert step_requests, "agent steps carry their tools"
-    system = step_requests[0]["body"]["system"]
-    assert isinstance(system, list) and system[-1].get("cache_control") == {"type": "ephemeral"}
-    assert step_requests[0]["body"]["tools"][-1].get("cache_control") == {"type": "ephemeral"}
+    newest = step_requests[-1]["body"]["messages"][-1]["content"]
+    assert newest[-1].get("cache_control") == {"type": "ephemeral"}, "agent steps cache up to the newest message"
+    one_off = [r for r in fake.requests if not r["body"].get("tools")]
+    assert one_off and "cache_control" not in json.dumps([r["body"] for r in one_off]), "one-off calls write no cache"
