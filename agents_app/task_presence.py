@@ -13,17 +13,16 @@ import json
 import logging
 from collections.abc import Iterable
 
-from django.conf import settings
-
 logger = logging.getLogger(__name__)
 
 
-def tasks_held(task_ids: Iterable[str], *, broadcast_timeout: float = 1.0) -> set[str] | None:
+def tasks_held(task_ids: Iterable[str], *, app=None, broadcast_timeout: float = 1.0) -> set[str] | None:  # noqa: ANN001
     """The subset of `task_ids` a broker queue or a live worker holds; None when the broker can't be read."""
     wanted = {t for t in task_ids if t}
     if not wanted:
         return set()
-    from config.celery import app
+    if app is None:
+        from config.celery import app
 
     held: set[str] = set()
     for _ in range(2):  # a message in transit between the broker and a worker is missed at most once
@@ -35,7 +34,7 @@ def tasks_held(task_ids: Iterable[str], *, broadcast_timeout: float = 1.0) -> se
             return None
         held |= _in_this_worker(wanted - held)
         rest = wanted - held
-        if rest and not settings.CELERY_BROKER_URL.startswith("memory://"):
+        if rest and not str(app.conf.broker_url).startswith("memory://"):
             held |= _in_other_workers(app, rest, broadcast_timeout)
         if held == wanted:
             break
