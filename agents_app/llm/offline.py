@@ -4,10 +4,30 @@ As an agent it follows the same tool protocol as a model would, and decides its 
 from the conversation it is given, so it resumes correctly from any checkpoint: it reports
 progress, writes its template files one by one (from `agents_app.offline_templates`), rewrites a
 file when feedback arrives, and finishes with a summary. Everything it says starts with "[offline]".
+
+Usage is counted, not billed: characters ÷ 4, recorded as `Usage(..., estimated=True)` at zero cost,
+so analytics never show invented spend.
+
+**Holding an agent at a step (tests).** Instead of slowing the offline model down and sleeping, a
+test holds one agent exactly where it wants it::
+
+    gate = offline.hold(agent="backend", step=2)   # before starting the session
+    ...                                            # start it
+    gate.wait_reached(timeout=30)                  # the agent is now inside its step 2 call
+    ...                                            # pause it, give feedback, kill a worker...
+    gate.release()                                 # the call returns and the agent goes on
+
+The step is the agent's count of assistant turns in the conversation it sends (0 = its first call).
+The first matching call sets `gate.reached` and blocks until `release()`; a gate holds once. A
+forgotten gate lets go by itself after `timeout` seconds (default 120), so it never hangs a worker
+for ever. `offline.release_all()` releases every gate (call it in teardown). Gates live in the
+process: they hold workers that run as threads of the test process, not separate worker processes.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -17,6 +37,7 @@ from agents_app.llm.base import LLMError, LLMRequest, LLMResponse, ToolCall, Usa
 from agents_app.llm.recording import record_call
 
 MAX_WRITE_ATTEMPTS = 2
+logger = logging.getLogger(__name__)
 
 
 def _default_files_provider(agent: str, **kwargs):  # noqa: ANN003, ANN202
@@ -35,6 +56,7 @@ class OfflineProvider:
 
     def complete(self, request: LLMRequest, *, on_text: Callable[[str], None] | None = None) -> LLMResponse:
         if request.context.purpose == "agent_step":
+            _held(request.context.offline_hint.get("agent", "agent"), _History(request.messages).assistant_turns)
             text, calls = _agent_step(request)
         else:
             text, calls = f"[offline] no model is configured for {request.context.purpose}.", []
@@ -71,13 +93,74 @@ def _response(text: str, calls: list[ToolCall], request: LLMRequest) -> LLMRespo
         text=text,
         tool_calls=calls,
         stop_reason="tool_use" if calls else "end_turn",
-        usage=Usage(input_tokens=prompt_chars // 4, output_tokens=output_chars // 4),
+        usage=Usage(input_tokens=prompt_chars // 4, output_tokens=output_chars // 4, estimated=True),
         model="offline",
         provider="offline",
         latency_ms=0,
         cost_usd=Decimal(0),
         content=content,
     )
+
+
+# --- holding an agent at a step (a test hook) --------------------------------------------------------
+
+
+class Gate:
+    """Holds the offline agent `agent` when it is asked for its step `step` (see the module docstring)."""
+
+    def __init__(self, agent: str, step: int, timeout: float) -> None:
+        self.agent, self.step, self.timeout = agent, step, timeout
+        self.reached = threading.Event()
+        self._released = threading.Event()
+        self._taken = False
+
+    def wait_reached(self, timeout: float = 30.0) -> Gate:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"the offline agent {self.agent!r} did not reach step {self.step} within {timeout}s")
+        return self
+
+    def release(self) -> None:
+        self._released.set()
+
+    @property
+    def released(self) -> bool:
+        return self._released.is_set()
+
+    def _hold(self) -> None:
+        self.reached.set()
+        if not self._released.wait(self.timeout):
+            logger.warning("offline gate %s/step %s was never released; letting go after %ss", self.agent, self.step,
+                           self.timeout)  # fmt: skip
+
+
+_gates: list[Gate] = []
+_gates_lock = threading.Lock()
+
+
+def hold(*, agent: str, step: int, timeout: float = 120.0) -> Gate:
+    """Hold the offline agent `agent` at its step `step` until the returned gate is released."""
+    gate = Gate(agent, step, timeout)
+    with _gates_lock:
+        _gates.append(gate)
+    return gate
+
+
+def release_all() -> None:
+    """Release every gate, reached or not (test teardown)."""
+    with _gates_lock:
+        gates = list(_gates)
+        _gates.clear()
+    for gate in gates:
+        gate.release()
+
+
+def _held(agent: str, step: int) -> None:
+    with _gates_lock:
+        gate = next((g for g in _gates if not g._taken and g.agent == agent and g.step == step), None)
+        if gate is not None:
+            gate._taken = True  # a gate holds once; it stays listed so that release_all() reaches it
+    if gate is not None:
+        gate._hold()
 
 
 # --- the offline agent ------------------------------------------------------------------------------
