@@ -1,4 +1,10 @@
-"""The tools an agent may call, as the LLM sees them."""
+"""The tools an agent may call, as the LLM sees them.
+
+The provider sends them as strict tools (`strict: true`), so each input schema stays inside the
+structured-outputs subset: every object sets `additionalProperties: false`, and bounds the subset does
+not accept (e.g. `minimum` / `maximum`) are said in the description instead — the toolbox still
+checks them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             "type": "object",
             "properties": {"path": {"type": "string", "description": "Relative path, e.g. app/models.py"}},
             "required": ["path"],
+            "additionalProperties": False,
         },
     ),
     "write_file": ToolSpec(
@@ -33,6 +40,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
                 "kind": {"type": "string", "enum": ["code", "docs", "tests"]},
             },
             "required": ["path", "content"],
+            "additionalProperties": False,
         },
     ),
     "request_approval": ToolSpec(
@@ -42,6 +50,7 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             "type": "object",
             "properties": {"action": {"type": "string"}, "summary": {"type": "string"}},
             "required": ["action", "summary"],
+            "additionalProperties": False,
         },
     ),
     "report_progress": ToolSpec(
@@ -49,14 +58,23 @@ TOOL_SPECS: dict[str, ToolSpec] = {
         description="Tell the team how far you are (0-100) and what you are doing.",
         input_schema={
             "type": "object",
-            "properties": {"percent": {"type": "integer", "minimum": 0, "maximum": 100}, "message": {"type": "string"}},
+            "properties": {
+                "percent": {"type": "integer", "description": "How far you are, from 0 to 100."},
+                "message": {"type": "string"},
+            },
             "required": ["percent", "message"],
+            "additionalProperties": False,
         },
     ),
     "finish": ToolSpec(
         name="finish",
         description="Finish your work with a short summary of what you produced.",
-        input_schema={"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]},
+        input_schema={
+            "type": "object",
+            "properties": {"summary": {"type": "string"}},
+            "required": ["summary"],
+            "additionalProperties": False,
+        },
     ),
 }
 
