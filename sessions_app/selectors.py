@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from sessions_app.access import organizations_of, sessions_visible_to
 from sessions_app.errors import InvalidInput, NotFound
@@ -68,13 +68,15 @@ def session_get(*, user: Any, public_id: str) -> DevelopmentSession:
 
 def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
     """The session with everything its detail view shows, in a fixed number of queries."""
-    from agents_app.models import AgentRun
+    from agents_app.models import AgentRun, LLMCall
 
     session = session_get(user=user, public_id=public_id)
     runs = (
         AgentRun.objects.filter(session=session)
         .select_related("agent")
         .prefetch_related(Prefetch("depends_on", queryset=AgentRun.objects.only("id", "public_id")))
+        # A run's usage is an estimate when any of its calls was counted by the offline provider.
+        .annotate(usage_estimated=Exists(LLMCall.objects.filter(run=OuterRef("pk"), estimated=True)))
     )
     session.run_list = list(runs)
     session.requirement_list = list(session.requirements.select_related("source_user"))

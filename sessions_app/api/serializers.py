@@ -40,6 +40,32 @@ class ScreenshotOutput(serializers.Serializer):
     analysis = serializers.JSONField()
 
 
+class UsageOutput(serializers.Serializer):
+    """What the model calls made for a session (or run) used, as billed: the four token kinds and their
+    cost. `estimated`: some of it was counted by the offline provider (characters / 4, never billed)."""
+
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    tokens_used = serializers.IntegerField(help_text="The sum of the four token kinds.")
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    estimated = serializers.BooleanField(source="usage_estimated")
+
+
+class RunUsageOutput(UsageOutput):
+    tokens_used = serializers.SerializerMethodField(help_text="The sum of the four token kinds.")
+    estimated = serializers.SerializerMethodField()
+
+    def get_tokens_used(self, run) -> int:  # noqa: ANN001
+        return run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens
+
+    def get_estimated(self, run) -> bool:  # noqa: ANN001
+        # `session_detail_get` annotates each run; a run read on its own falls back on its session's flag.
+        estimated = getattr(run, "usage_estimated", None)
+        return bool(run.session.usage_estimated if estimated is None else estimated)
+
+
 class RunOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     agent = serializers.SerializerMethodField()
@@ -57,6 +83,7 @@ class RunOutput(serializers.Serializer):
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    usage = RunUsageOutput(source="*")
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
 
@@ -86,6 +113,8 @@ class SessionListOutput(serializers.Serializer):
     parent = serializers.CharField(source="parent.public_id", default=None)
     run_count = serializers.IntegerField(default=0)
     tokens_used = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    usage = UsageOutput(source="*")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
     web_url = serializers.SerializerMethodField()
@@ -101,6 +130,7 @@ class ChildSessionOutput(serializers.Serializer):
     status = serializers.CharField()
     current_phase = serializers.CharField()
     depends_on = serializers.SerializerMethodField()
+    usage = UsageOutput(source="*")
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
 
@@ -120,7 +150,6 @@ class SessionDetailOutput(SessionListOutput):
     children = ChildSessionOutput(source="child_list", many=True)
     artifacts = serializers.JSONField(source="artifact_counts")
     pending_approvals = serializers.IntegerField()
-    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
     last_event_seq = serializers.IntegerField()
     started_at = serializers.DateTimeField()
     permissions = serializers.SerializerMethodField()
