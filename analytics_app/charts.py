@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness_cli.money import dollars
+
 ROW_HEIGHT = 52  # label line, value line, bar: nothing overlaps on a phone
+TOKEN_KINDS = [
+    ("input_tokens", "info", "input"),
+    ("output_tokens", "accent", "output"),
+    ("cache_read_tokens", "cache-read", "cache read"),
+    ("cache_write_tokens", "cache-write", "cache write"),
+]
 
 
 @dataclass
@@ -106,10 +114,10 @@ def charts_for(data: dict[str, Any]) -> dict[str, BarChart]:
     tokens = [
         Row(
             label=a["agent"],
-            text=f"{a['input_tokens'] + a['output_tokens']:,} tokens · ${a['cost_usd']}",
+            text=f"{a['tokens_used']:,} tokens · {dollars(a['cost_usd'], a['estimated'])}"
+            + (" · estimated" if a["estimated"] else ""),
             segments=[
-                Segment(a["input_tokens"], "info", f"{a['input_tokens']:,} input tokens"),
-                Segment(a["output_tokens"], "accent", f"{a['output_tokens']:,} output tokens"),
+                Segment(a[kind], css, f"{a[kind]:,} {label} tokens") for kind, css, label in TOKEN_KINDS if a[kind]
             ],
         )
         for a in data["cost"]["by_agent"]
@@ -124,5 +132,5 @@ def charts_for(data: dict[str, Any]) -> dict[str, BarChart]:
         "completion_time": BarChart("Time to complete by task type", times, [("info", "median")]),
         "failures": BarChart("Failure patterns", failures, [("ok", "resolved"), ("bad", "unresolved")]),
         "people": BarChart("Sessions per person", people, [("ok", "completed"), ("muted", "other")]),
-        "tokens": BarChart("Tokens by agent", tokens, [("info", "input"), ("accent", "output")]),
+        "tokens": BarChart("Tokens by agent", tokens, [(css, label) for _, css, label in TOKEN_KINDS]),
     }

@@ -50,6 +50,7 @@ from sessions_app.models import (
 DEFAULT_PERIOD_DAYS = 30
 DEFAULT_MIN_SUPPORT = 3
 TOP = 15
+MICRODOLLAR = Decimal("0.000001")
 _RELATIVE = re.compile(r"^(\d{1,4})d$")
 
 
@@ -338,45 +339,82 @@ def team_productivity(period: Period) -> dict[str, Any]:
     }
 
 
+_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_ZERO_COST = Value(Decimal(0))
+_SESSION_SUMS = {
+    **{f"{kind}_sum": Coalesce(Sum(kind), 0) for kind in _KINDS},
+    "tokens_sum": Coalesce(Sum("tokens_used"), 0),
+    "cost_sum": Coalesce(Sum("cost_usd"), _ZERO_COST),
+}
+_CALL_SUMS = {
+    **{f"{kind}_sum": Coalesce(Sum(kind), 0) for kind in _KINDS},
+    "tokens_sum": Coalesce(
+        Sum(F("input_tokens") + F("output_tokens") + F("cache_read_tokens") + F("cache_write_tokens")), 0
+    ),
+    "cost_sum": Coalesce(Sum("cost_usd"), _ZERO_COST),
+}
+
+
 def tokens_and_cost(period: Period) -> dict[str, Any]:
-    calls = LLMCall.objects.filter(
-        session__organization=period.organization, created_at__gte=period.since, created_at__lte=period.until
-    )
-    sums = {
-        "calls": Count("id"),
-        "input_tokens": Coalesce(Sum("input_tokens"), 0),
-        "output_tokens": Coalesce(Sum("output_tokens"), 0),
-        "cache_read_tokens": Coalesce(Sum("cache_read_tokens"), 0),
-        "cost": Coalesce(Sum("cost_usd"), Value(Decimal(0))),
-    }
-    by_agent = (
-        calls.annotate(who=Coalesce(F("run__agent__slug"), F("purpose")))
-        .values("who")
-        .annotate(**sums)
-        .order_by("-cost", "-input_tokens", "who")
-    )
+    """Totals and per-session figures are the sessions' own counters, so they equal what the session
+    page and API show. The breakdown by agent sums the same sessions' LLM calls, which `record_call`
+    keeps equal to those counters. `estimated`: some usage was counted by the offline provider."""
+    sessions = _sessions(period)
+    totals = sessions.aggregate(**_SESSION_SUMS, estimated_sessions=Count("id", filter=Q(usage_estimated=True)))
     by_session = (
-        calls.values("session__public_id", "session__intent")
-        .annotate(**sums)
-        .order_by("-cost", "-input_tokens", "session__public_id")[:TOP]
+        sessions.filter(Q(tokens_used__gt=0) | Q(cost_usd__gt=0))
+        .order_by("-cost_usd", "-tokens_used", "public_id")
+        .values(
+            "public_id",
+            "intent",
+            "usage_estimated",
+            **{f"{kind}_sum": F(kind) for kind in _KINDS},
+            tokens_sum=F("tokens_used"),
+            cost_sum=F("cost_usd"),
+        )[:TOP]
     )
-    agents = [_usage(row, agent=row["who"]) for row in by_agent]
+    by_agent = (
+        LLMCall.objects.filter(
+            session__organization=period.organization,
+            session__created_at__gte=period.since,
+            session__created_at__lte=period.until,
+        )
+        .annotate(who=Coalesce(F("run__agent__slug"), F("purpose")))
+        .values("who")
+        .annotate(calls=Count("id"), estimated_calls=Count("id", filter=Q(estimated=True)), **_CALL_SUMS)
+        .order_by("-cost_sum", "-tokens_sum", "who")
+    )
+    estimated = totals["estimated_sessions"] > 0
     return {
-        "by_agent": agents,
-        "by_session": [
-            _usage(row, session=row["session__public_id"], intent=row["session__intent"][:120]) for row in by_session
+        "usage": {**_usage(totals), "estimated": estimated},
+        "total_tokens": totals["tokens_sum"],
+        "total_cost_usd": _dollars(totals["cost_sum"]),
+        "estimated": estimated,
+        "by_agent": [
+            {"agent": row["who"], "calls": row["calls"], **_usage(row), "estimated": row["estimated_calls"] > 0}
+            for row in by_agent
         ],
-        "total_tokens": sum(a["input_tokens"] + a["output_tokens"] for a in agents),
-        "total_cost_usd": str(sum((Decimal(a["cost_usd"]) for a in agents), Decimal(0))),
+        "by_session": [
+            {
+                "session": row["public_id"],
+                "intent": row["intent"][:120],
+                **_usage(row),
+                "estimated": row["usage_estimated"],
+            }
+            for row in by_session
+        ],
     }
 
 
-def _usage(row: dict[str, Any], **label: str) -> dict[str, Any]:
+def _usage(row: dict[str, Any]) -> dict[str, Any]:
+    """The session API's usage shape: the four kinds, their sum, the cost as a decimal string."""
     return {
-        **label,
-        "calls": row["calls"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "cache_read_tokens": row["cache_read_tokens"],
-        "cost_usd": str(row["cost"]),
+        **{kind: row[f"{kind}_sum"] for kind in _KINDS},
+        "tokens_used": row["tokens_sum"],
+        "cost_usd": _dollars(row["cost_sum"]),
     }
+
+
+def _dollars(value: Decimal | int) -> str:
+    """Six places, as the session API's decimal fields render it."""
+    return str(Decimal(value).quantize(MICRODOLLAR))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics_app.api.serializers import AnalyticsOutput
 from analytics_app.selectors import period_for, team_analytics
 
 
@@ -18,7 +18,7 @@ class AnalyticsView(APIView):
             OpenApiParameter("since", str, description="YYYY-MM-DD, ISO-8601 time or days like 30d (default 30d)."),
             OpenApiParameter("min_support", int, description="Fewest finished sessions a combination needs (3)."),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: AnalyticsOutput},
     )
     def get(self, request: Request) -> Response:
         period = period_for(

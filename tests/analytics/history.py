@@ -34,6 +34,8 @@ SUCCESS = {COMBOS[0]: 0.9, COMBOS[1]: 0.6, COMBOS[2]: 0.75, COMBOS[3]: 0.3}
 TASK_TYPES = ["feature", "bugfix", "refactor"]
 SIGNATURE = "The model did not answer after N attempts"
 RESOLUTIONS = ["retry", "feedback", "rejected_approval"]
+CALL_OUTPUT_TOKENS = 100
+CALL_COST = Decimal("0.001")
 
 
 @dataclass
@@ -97,8 +99,13 @@ def generate_history(organization, people: list, decider, count: int, *, seed: i
         runs.append(session_runs)
         for run in session_runs:
             tokens = 1000 + (i % 7) * 10
-            ledger.tokens_by_agent[run.agent.slug] += tokens + 100
+            ledger.tokens_by_agent[run.agent.slug] += tokens + CALL_OUTPUT_TOKENS
             calls.append((session, run, tokens))
+            # What `record_call` adds to the session for each call, in the same transaction.
+            session.input_tokens += tokens
+            session.output_tokens += CALL_OUTPUT_TOKENS
+            session.tokens_used += tokens + CALL_OUTPUT_TOKENS
+            session.cost_usd += CALL_COST
         if i % 4 == 0:
             minutes = (i % 10) + 1
             ledger.turnarounds.append(minutes * 60.0)
@@ -143,7 +150,9 @@ def generate_history(organization, people: list, decider, count: int, *, seed: i
         events += log
         session.last_event_seq = len(log)
     SessionEvent.objects.bulk_create(events, batch_size=5000)
-    DevelopmentSession.objects.bulk_update(sessions, ["last_event_seq"], batch_size=1000)
+    DevelopmentSession.objects.bulk_update(
+        sessions, ["last_event_seq", "input_tokens", "output_tokens", "tokens_used", "cost_usd"], batch_size=1000
+    )
 
     LLMCall.objects.bulk_create(
         [
@@ -154,8 +163,8 @@ def generate_history(organization, people: list, decider, count: int, *, seed: i
                 provider="offline",
                 model="offline",
                 input_tokens=tokens,
-                output_tokens=100,
-                cost_usd=Decimal("0.001"),
+                output_tokens=CALL_OUTPUT_TOKENS,
+                cost_usd=CALL_COST,
             )
             for session, run, tokens in calls
         ],

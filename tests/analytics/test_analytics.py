@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -10,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from agents_app.selection import history_adjustments
 from analytics_app.selectors import period_for, team_analytics
-from tests.analytics.history import COMBOS, SIGNATURE, generate_history
+from tests.analytics.history import CALL_COST, COMBOS, SIGNATURE, generate_history
 
 
 @pytest.fixture
@@ -73,9 +74,12 @@ def test_productivity_and_cost(api, cast, history):
     assert data["productivity"]["approvals"]["avg_turnaround_seconds"] == pytest.approx(
         statistics.mean(history.turnarounds), abs=0.5
     )
-    by_agent = {row["agent"]: row["input_tokens"] + row["output_tokens"] for row in data["cost"]["by_agent"]}
+    by_agent = {row["agent"]: row["tokens_used"] for row in data["cost"]["by_agent"]}
     assert by_agent == dict(history.tokens_by_agent)
-    assert data["cost"]["total_tokens"] == sum(history.tokens_by_agent.values())
+    assert data["cost"]["total_tokens"] == data["cost"]["usage"]["tokens_used"] == sum(history.tokens_by_agent.values())
+    calls = sum(row["calls"] for row in data["cost"]["by_agent"])
+    assert Decimal(data["cost"]["total_cost_usd"]) == CALL_COST * calls
+    assert sum(Decimal(row["cost_usd"]) for row in data["cost"]["by_agent"]) == CALL_COST * calls
 
 
 def test_a_member_sees_the_team_but_only_their_own_row(api, cast, history):

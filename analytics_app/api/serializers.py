@@ -1,0 +1,45 @@
+"""The analytics response, described for the OpenAPI schema (the selectors build the data itself)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from sessions_app.api.serializers import UsageOutput
+
+
+class AnalyticsUsageOutput(UsageOutput):
+    """The same shape as a session's `usage`; `estimated`: some of it was counted by the offline provider."""
+
+    estimated = serializers.BooleanField()
+
+
+class AgentUsageOutput(AnalyticsUsageOutput):
+    agent = serializers.CharField(help_text="The agent's slug, or the call's purpose (vision, selection…).")
+    calls = serializers.IntegerField()
+
+
+class SessionUsageOutput(AnalyticsUsageOutput):
+    session = serializers.CharField()
+    intent = serializers.CharField()
+
+
+class AnalyticsCostOutput(serializers.Serializer):
+    usage = AnalyticsUsageOutput(help_text="The sessions' own counters, summed: what their pages show.")
+    total_tokens = serializers.IntegerField()
+    total_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
+    estimated = serializers.BooleanField()
+    by_agent = AgentUsageOutput(many=True)
+    by_session = SessionUsageOutput(many=True, help_text="The costliest sessions, as their own pages show them.")
+
+
+class AnalyticsOutput(serializers.Serializer):
+    organization = serializers.CharField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    min_support = serializers.IntegerField()
+    totals = serializers.JSONField()
+    combinations = serializers.JSONField()
+    completion_time = serializers.JSONField()
+    failures = serializers.JSONField()
+    productivity = serializers.JSONField()
+    cost = AnalyticsCostOutput()

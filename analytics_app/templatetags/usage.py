@@ -1,0 +1,20 @@
+"""`dollars` and `tokens` for the pages: the same wording as the CLI (`harness_cli.money`)."""
+
+from __future__ import annotations
+
+from django import template
+
+from harness_cli.money import dollars as _dollars
+
+register = template.Library()
+
+
+@register.filter
+def dollars(value: object, estimated: bool = False) -> str:
+    return _dollars(value, estimated)
+
+
+@register.filter
+def tokens(value: int | None) -> str:
+    """12,345 — thousands separated, as in the CLI."""
+    return f"{int(value or 0):,}"
