@@ -20,12 +20,13 @@ const state = {
   watchers: {},
   selected: null,    // {id, path, version}
   seen: new Set(),
-  tokens: 0,
-  epicTokens: initial.tokens_used || 0,  // an epic's own (breakdown) spend …
-  epicCost: Number(initial.cost_usd || 0),
-  childSpend: {},                        // … plus each finished child's: child id → {tokens, cost}
+  usage: initial.usage,   // the session's own model calls, as the API gives them
+  finalSpend: null,       // what session.completed said it spent ({tokens, cost}): for an epic, with its children
+  childSpend: {},         // an epic's children: child id → {tokens, cost, estimated}
   children: initial.plan && initial.plan.children ? initial.plan.children : [],
 };
+const isEpic = Boolean(document.getElementById("children-panel"));
+for (const child of initial.children || []) state.childSpend[child.id] = spendOf(child.usage);
 
 for (const run of initial.runs) {
   state.runs[run.agent.slug] = { id: run.id, status: run.status, progress: run.progress, activity: run.current_activity };
@@ -121,6 +122,74 @@ function renderRuns() {
   if (state.plan.length) drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending");
 }
 
+// --- usage and cost: the same figures as GET /api/v1/sessions/{id}/ --------------------------------
+
+function spendOf(usage) {
+  return { tokens: usage.tokens_used, cost: Number(usage.cost_usd), estimated: usage.estimated };
+}
+
+// As the server's `dollars` filter: never "$0.000000"; an estimate that billed nothing says so.
+function dollars(value, estimated) {
+  const amount = Number(value || 0);
+  if (!Number.isFinite(amount)) return "—";
+  if (amount === 0) return estimated ? "$0 (offline estimate)" : "$0";
+  if (amount < 0.0001) return "< $0.0001";
+  if (Number(amount.toFixed(4)) < 1) return `$${amount.toFixed(4)}`;
+  return `$${amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
+const thousands = (n) => Number(n || 0).toLocaleString("en-US");
+
+function renderUsage() {
+  const own = state.usage;
+  let tokens = own.tokens_used;
+  let cost = Number(own.cost_usd);
+  let estimated = own.estimated;
+  const children = Object.values(state.childSpend);
+  if (isEpic && children.length) {  // an epic's header counts what its children spent
+    tokens += children.reduce((sum, c) => sum + c.tokens, 0);
+    cost += children.reduce((sum, c) => sum + c.cost, 0);
+    estimated = estimated || children.some((c) => c.estimated);
+    $("usage-scope").textContent = `· the epic and its ${children.length} child session${children.length === 1 ? "" : "s"}`;
+  }
+  if (state.finalSpend) ({ tokens, cost } = state.finalSpend);
+  $("tokens").textContent = String(tokens);
+  $("cost").textContent = dollars(cost, estimated);
+  $("cost").title = `$${cost.toFixed(6)} exactly`;
+  $("usage-estimated").hidden = !estimated;
+  const usage = $("usage");
+  usage.dataset.tokens = String(tokens);
+  usage.dataset.costUsd = cost.toFixed(6);
+  usage.dataset.estimated = String(estimated);
+  const kinds = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"];
+  for (const kind of kinds) document.querySelector(`#usage-breakdown [data-kind="${kind}"]`).textContent = thousands(own[kind]);
+  $("tokens").title = `input ${thousands(own.input_tokens)} · output ${thousands(own.output_tokens)} · `
+    + `cache read ${thousands(own.cache_read_tokens)} · cache write ${thousands(own.cache_write_tokens)}`;
+}
+
+// Usage grows with every model call and no event carries each one: after the events that follow
+// calls, read the session again (at most one request in flight; agent steps at most every 5 s).
+let usageDue = null;
+let usageTimer = null;
+function refreshUsageSoon(event, delay) {
+  if (event.seq !== null && event.seq !== undefined && event.seq <= initial.last_event_seq) return;  // already counted
+  const due = Date.now() + delay;
+  if (usageTimer && usageDue <= due) return;
+  clearTimeout(usageTimer);
+  usageDue = due;
+  usageTimer = setTimeout(async () => {
+    usageTimer = null;
+    try {
+      const session = await api("GET", `sessions/${sessionId}/`);
+      state.usage = session.usage;
+      for (const child of session.children || []) state.childSpend[child.id] = spendOf(child.usage);
+      renderUsage();
+    } catch (error) { /* the next event tries again */ }
+  }, delay);
+}
+
+const USAGE_EVENTS = /^(screenshot\.analysed|session\.(plan_ready|completed|failed|cancelled|paused)|epic\.(breakdown_ready|child_status)|agent\.(completed|failed|retrying|paused|cancelled|truncated|continued|awaiting_approval))$/;
+
 function renderChildren() {
   const list = $("children");
   if (!list) return;
@@ -185,7 +254,14 @@ const DESCRIBE = {
   "requirement.added": (e) => `requirement added: ${e.data.text}`,
   "requirement.updated": (e) => `requirement refined: ${e.data.text}`,
   "agent.completed": (e) => `${e.data.agent} completed: ${e.data.summary || ""}`,
-  "agent.failed": (e) => `${e.data.agent} failed (${e.data.category}): ${e.data.error}`,
+  "agent.failed": (e) => `${e.data.agent} failed (${e.data.category || "error"}): ${e.data.error || ""}`,
+  "agent.retrying": (e) => (e.data.automatic || e.data.attempt !== undefined
+    ? `${e.data.agent} will retry (${e.data.category || "fault"}, attempt ${e.data.attempt}/${e.data.max_attempts})${retryAt(e.data)}: ${e.data.reason || ""}`
+    : `${e.data.agent} retried by ${e.actor.name}${e.data.previous ? ` after ${e.data.previous}` : ""}`),
+  "agent.tool_refused": (e) => `${e.data.agent} was refused ${e.data.tool} at step ${e.data.step}: ${e.data.reason}`,
+  "agent.continued": (e) => `${e.data.agent} continues from step ${e.data.resumed_from_step} (slice ${e.data.attempt})`,
+  "agent.truncated": (e) => `${e.data.agent}'s answer was cut off at step ${e.data.step} (${e.data.cuts}× in a row); told to go on`,
+  "session.planning_retrying": (e) => `planning will retry (${e.data.category || "fault"}, attempt ${e.data.attempt}/${e.data.max_attempts})${retryAt(e.data)}: ${e.data.reason || ""}`,
   "artifact.created": (e) => `${e.actor.name} wrote ${e.data.path}`,
   "artifact.updated": (e) => `${e.actor.name} updated ${e.data.path} (v${e.data.version})`,
   "artifact.conflict": (e) => `conflict on ${e.data.path}: ${e.actor.name} vs ${e.data.latest_author}`,
@@ -198,6 +274,11 @@ const DESCRIBE = {
   "knowledge.consulted": (e) => `knowledge consulted for ${e.data.decision}: ${e.data.documents.map((d) => d.title).join("; ")}`,
   "approval.decided": (e) => `${e.actor.name} ${e.data.decision} ${e.data.approval}${e.data.comment ? ` — ${e.data.comment}` : ""}`,
 };
+
+function retryAt(data) {
+  if (data.next_attempt_at) return ` at ${new Date(data.next_attempt_at).toLocaleTimeString()}`;
+  return data.delay_seconds !== undefined ? ` in ${Math.round(data.delay_seconds)} s` : "";
+}
 
 function feed(event) {
   const describe = DESCRIBE[event.type];
@@ -237,18 +318,15 @@ function apply(event) {
       const child = state.children.find((c) => c.session === data.child);
       if (child) child.status = data.status;
       else state.children.push({ key: data.key, session: data.child, intent: data.intent, status: data.status, depends_on: [] });
-      if (data.tokens !== undefined) {  // a finished child: the epic's header counts what its children spent
-        state.childSpend[data.child] = { tokens: data.tokens, cost: Number(data.cost_usd) };
-        const spend = Object.values(state.childSpend);
-        $("tokens").textContent = state.epicTokens + spend.reduce((sum, c) => sum + c.tokens, 0);
-        $("cost").textContent = (state.epicCost + spend.reduce((sum, c) => sum + c.cost, 0)).toFixed(4);
+      if (data.tokens !== undefined) {  // a finished child reports what it spent
+        const known = state.childSpend[data.child];
+        state.childSpend[data.child] = { tokens: data.tokens, cost: Number(data.cost_usd || 0), estimated: known ? known.estimated : false };
       }
       break;
     }
     case "agent.progress": run.progress = data.progress; run.activity = data.message; break;
     case "agent.completed":
       run.status = "completed"; run.progress = 100; run.activity = data.summary;
-      state.tokens += data.tokens || 0; $("tokens").textContent = state.tokens;
       break;
     case "agent.pause_requested": run.activity = "pausing after this step…"; break;
     case "artifact.created": case "artifact.updated":
@@ -268,9 +346,8 @@ function apply(event) {
           retrying: "pending", requeued: "queued" }[event.type.split(".")[1]];
         if (status) run.status = status;
       }
-      if (event.type === "session.completed") {
-        if (data.tokens !== undefined) $("tokens").textContent = data.tokens;
-        if (data.cost_usd !== undefined) $("cost").textContent = Number(data.cost_usd).toFixed(4);
+      if (event.type === "session.completed" && data.tokens !== undefined) {  // the final bill (an epic's, with its children)
+        state.finalSpend = { tokens: data.tokens, cost: Number(data.cost_usd || 0) };
       }
       if (event.type.startsWith("session.") && data.status) {
         state.status = data.status;
@@ -279,7 +356,10 @@ function apply(event) {
       }
   }
   if (event.seq) feed(event);
+  if (USAGE_EVENTS.test(event.type)) refreshUsageSoon(event, 300);
+  else if (event.type === "agent.progress") refreshUsageSoon(event, 5000);
   renderHeader();
+  renderUsage();
   renderRuns();
   renderChildren();
   renderFiles();
@@ -374,6 +454,7 @@ window.harnessStream = stream;  // for tests: drop the socket and watch it recov
 stream.connect();
 setInterval(() => stream.send({ action: "presence" }), 10000);
 renderHeader();
+renderUsage();
 renderRuns();
 renderChildren();
 renderRequirements();
