@@ -12,6 +12,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from harness_cli.money import dollars
+
 
 @dataclass
 class AgentState:
@@ -48,12 +50,25 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "agent.queued": lambda who, agent, data: f"{agent} queued",
     "agent.started": lambda who, agent, data: f"{agent} started" + _resuming(data),
     "agent.completed": lambda who, agent, data: f"{agent} completed: {data.get('summary', '')[:120]}",
-    "agent.failed": lambda who, agent, data: f"{agent} failed ({data.get('category')}): {data.get('error', '')[:160]}",
+    "agent.failed": lambda who, agent, data: (
+        f"{agent} failed ({data.get('category') or 'error'}): {(data.get('error') or 'no message')[:300]}"
+    ),
     "agent.paused": lambda who, agent, data: f"{agent} paused",
     "agent.pause_requested": lambda who, agent, data: f"{agent} will pause after its current step ({who})",
     "agent.resumed": lambda who, agent, data: f"{agent} resumed ({who})",
     "agent.cancelled": lambda who, agent, data: f"{agent} cancelled",
-    "agent.retrying": lambda who, agent, data: f"{agent} retrying ({who})",
+    "agent.retrying": lambda who, agent, data: _retrying(agent, who, data),
+    "agent.tool_refused": lambda who, agent, data: (
+        f"{agent} was refused {data.get('tool', 'a tool')} at step {data.get('step', '?')}: {data.get('reason', '')}"
+    ),
+    "agent.continued": lambda who, agent, data: (
+        f"{agent} continues in a new slice (#{data.get('attempt', '?')}) from step {data.get('resumed_from_step', '?')}"
+    ),
+    "agent.truncated": lambda who, agent, data: (
+        f"{agent}'s answer was cut off at max_tokens (step {data.get('step', '?')}, "
+        f"{data.get('cuts', 1)} in a row); told to go on"
+    ),
+    "session.planning_retrying": lambda who, agent, data: "planning " + _retrying_later(data),
     "agent.requeued": lambda who, agent, data: f"{agent} requeued: {data.get('reason', '')}",
     "agent.awaiting_approval": lambda who, agent, data: f"{agent} waits for approval {data.get('approval')}",
     "artifact.created": lambda who, agent, data: f"{who} wrote {data.get('path')} (v{data.get('version')})",
@@ -84,7 +99,7 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "epic.child_status": lambda who, agent, data: (
         f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
     ),
-    "session.completed": lambda who, agent, data: "session completed",
+    "session.completed": lambda who, agent, data: "session completed" + _spent(data),
     "session.failed": lambda who, agent, data: f"session failed: {data.get('summary', '')}",
 }
 
@@ -97,6 +112,45 @@ def describe(event: dict) -> str | None:
     data = event.get("data") or {}
     who = event["actor"]["name"]
     return line(who, data.get("agent", who), data)
+
+
+def _retrying(agent: str, who: str, data: dict) -> str:
+    if data.get("automatic") or "attempt" in data:  # the engine retries a model fault by itself
+        return f"{agent} {_retrying_later(data)}"
+    previous = f" after it {data['previous']}" if data.get("previous") else ""
+    return f"{agent} retried by {who}{previous} (retry {data.get('retries', 1)})"
+
+
+def _retrying_later(data: dict) -> str:
+    when = ""
+    if data.get("delay_seconds") is not None:
+        when = f" in {float(data['delay_seconds']):.0f} s"
+    elif data.get("next_attempt_at"):
+        when = f" at {data['next_attempt_at']}"
+    attempt = f"attempt {data.get('attempt', '?')}/{data.get('max_attempts', '?')}"
+    return f"will retry{when} ({data.get('category') or 'fault'}, {attempt}): {data.get('reason', '')}"
+
+
+def _spent(data: dict) -> str:
+    if data.get("tokens") is None:
+        return ""
+    return f" — {int(data['tokens']):,} tokens, {dollars(data.get('cost_usd'))}"
+
+
+def usage_line(usage: dict) -> str:
+    """A session's (or run's) usage as the API gives it, on one line."""
+    kinds = ", ".join(
+        f"{label} {int(usage.get(kind) or 0):,}"
+        for kind, label in (
+            ("input_tokens", "input"),
+            ("output_tokens", "output"),
+            ("cache_read_tokens", "cache read"),
+            ("cache_write_tokens", "cache write"),
+        )
+    )
+    estimated = bool(usage.get("estimated"))
+    line = f"{int(usage.get('tokens_used') or 0):,} tokens ({kinds}) · {dollars(usage.get('cost_usd'), estimated)}"
+    return line + (" — estimated: offline provider, not billed" if estimated else "")
 
 
 def _resuming(data: dict) -> str:

@@ -12,7 +12,8 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from harness_cli.client import Client, CliError
-from harness_cli.display import Renderer
+from harness_cli.display import Renderer, usage_line
+from harness_cli.money import dollars
 
 HELP = """commands:
   status                    where every agent is
@@ -60,9 +61,17 @@ class Commands:
     def cmd_status(self, args: list[str]) -> None:
         session = self.client.session(self.session_id)
         self.out.plain(f"{session['id']} {session['status']} · phase {session['current_phase'] or '-'}")
+        if session.get("usage"):
+            self.out.plain(f"usage: {usage_line(session['usage'])}")
         for run in session["runs"]:
             agent, activity = run["agent"]["slug"], run["current_activity"]
-            self.out.plain(f"  {agent:<22} {run['status']:<18} {run['progress']:>3}%  {activity}")
+            usage = run.get("usage")
+            spent = (
+                f" · {usage['tokens_used']:,} tokens, {dollars(usage['cost_usd'], usage['estimated'])}" if usage else ""
+            )
+            self.out.plain(f"  {agent:<22} {run['status']:<18} {run['progress']:>3}%  {activity}{spent}")
+            if run.get("error"):
+                self.out.plain(f"    {run.get('failure_category') or 'error'}: {run['error'][:300]}")
 
     def _control(self, action: str, args: list[str]) -> None:
         run_id = self._run_id(args[0]) if args else None
