@@ -125,15 +125,22 @@ def _task_ended(task_id=None, **kwargs) -> None:  # noqa: ANN001, ANN003
 
 @pytest.fixture
 def worker(celery_worker_session, transactional_db):  # noqa: ANN001, ANN201
-    """The shared worker; after the test, wait until it is idle so no task runs while the tables are flushed."""
+    """The shared worker; after the test, wait until it is idle so no task runs while the tables are flushed.
+    A worker still busy after the deadline fails the test loudly: the next test would meet its tasks."""
     yield celery_worker_session
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     quiet_since = None
-    while time.monotonic() < deadline:
+    while True:
         busy = bool(_tasks_in_flight) or _queued(celery_worker_session)
         quiet_since = None if busy else (quiet_since or time.monotonic())
         if quiet_since and time.monotonic() - quiet_since > 0.3:
-            break
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the Celery worker was still busy 60 s after the test: {len(_tasks_in_flight)} task(s) running, "
+                f"{_queued(celery_worker_session)} queued — a test left work behind",
+                pytrace=False,
+            )
         time.sleep(0.05)
 
 
