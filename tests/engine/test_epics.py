@@ -4,10 +4,11 @@ and conflicts between running sessions of one organisation that write the same p
 from __future__ import annotations
 
 import json
-import time
 
+from agents_app import epics
 from agents_app.epics import offline_breakdown, validate_breakdown
-from agents_app.models import AgentPolicy, AgentRun, ConflictHandling, RunStatus
+from agents_app.llm import offline
+from agents_app.models import AgentDefinition, AgentPolicy, AgentRun, ConflictHandling, RunStatus
 from agents_app.services.approvals import approval_decide
 from agents_app.services.control import session_cancel, session_pause, session_resume
 from artifacts_app.services import artifact_write
@@ -58,33 +59,40 @@ def test_an_epic_runs_its_children_in_dependency_order_and_completes_with_them(w
     assert_the_cli_describes_every_event(epic, *children)
 
 
-def test_pausing_an_epic_reaches_its_running_children_and_resuming_finishes_it(worker, start, cast, settings):
-    settings.HARNESS_OFFLINE_STEP_SECONDS = 0.2
-    epic = start(**EPIC)
-    running = wait_for(
-        lambda: DevelopmentSession.objects.filter(parent=epic, status="running").first(), timeout=60, what="a child"
-    )
+def test_pausing_an_epic_reaches_its_running_children_and_resuming_finishes_it(worker, start, cast):
+    # Hold every agent at its first model call: the test pauses the epic while an agent is mid-step.
+    gates = [offline.hold(agent=slug, step=1) for slug in AgentDefinition.objects.values_list("slug", flat=True)]
+    try:
+        epic = start(**EPIC)
+        wait_for(lambda: any(g.reached.is_set() for g in gates), timeout=60, what="an agent to be mid-step")
+        running = DevelopmentSession.objects.get(parent=epic, status="running")
 
-    session_pause(user=cast["member"], session=epic)
+        session_pause(user=cast["member"], session=epic)
 
-    running.refresh_from_db()
-    assert running.status == "paused"
-    wait_for(
-        lambda: not AgentRun.objects.filter(session__parent=epic, status=RunStatus.RUNNING).exists(),
-        what="agents to stop at a step boundary",
-    )
-    waiting = DevelopmentSession.objects.filter(parent=epic, status="created").count()
-    assert waiting >= 1, "children that had not started stay waiting"
-    added = start(intent="add an audit log of channel changes", parent=epic.public_id)
-    time.sleep(1.5)  # long enough for a worker to have picked it up, were it allowed to
-    assert DevelopmentSession.objects.get(pk=added.pk).status == "created", "a paused epic starts no new child"
-    settings.HARNESS_OFFLINE_STEP_SECONDS = 0
-    session_resume(user=cast["member"], session=epic)
+        running.refresh_from_db()
+        assert running.status == "paused"
+        held = AgentRun.objects.get(session=running, status=RunStatus.RUNNING)
+        assert held.control_request == "pause", "the agent mid-step is asked to stop at its boundary"
+        waiting = DevelopmentSession.objects.filter(parent=epic, status="created").count()
+        assert waiting >= 1, "children that had not started stay waiting"
+        added = start(intent="add an audit log of channel changes", parent=epic.public_id)
+        assert epics.epic_advance(epic.pk) == "epic is paused"
+        assert DevelopmentSession.objects.get(pk=added.pk).status == "created", "a paused epic starts no new child"
+        offline.release_all()
+        wait_for(
+            lambda: not AgentRun.objects.filter(session__parent=epic, status=RunStatus.RUNNING).exists(),
+            what="agents to stop at a step boundary",
+        )
+        assert AgentRun.objects.get(pk=held.pk).status == RunStatus.PAUSED
 
-    epic = wait_for_status(epic, "completed", "failed", timeout=180)
-    assert epic.status == "completed", epic.completion_summary
-    assert DevelopmentSession.objects.get(pk=added.pk).status == "completed"
-    assert any(entry.get("added_by_hand") for entry in epic.plan["children"])
+        session_resume(user=cast["member"], session=epic)
+
+        epic = wait_for_status(epic, "completed", "failed", timeout=180)
+        assert epic.status == "completed", epic.completion_summary
+        assert DevelopmentSession.objects.get(pk=added.pk).status == "completed"
+        assert any(entry.get("added_by_hand") for entry in epic.plan["children"])
+    finally:
+        offline.release_all()
 
 
 def test_cancelling_an_epic_cancels_every_unfinished_child(worker, start, cast):
