@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from sessions_app.models import DevelopmentSession, SessionEvent
 
@@ -33,3 +38,54 @@ def assert_gap_free(session: DevelopmentSession) -> list[str]:
     seqs = list(SessionEvent.objects.filter(session=session).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1)), f"event log has gaps or duplicates: {seqs}"
     return list(SessionEvent.objects.filter(session=session).order_by("seq").values_list("type", flat=True))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_worker_process(
+    tmp_path: Path, name: str, *, broker: str, env: dict[str, str], pool: str = "prefork", concurrency: int = 2
+) -> subprocess.Popen:
+    """A real `celery worker -B` process (worker and beat) on the test database and its own broker."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
+        "HARNESS_LLM": "offline",
+        "REDIS_URL": broker,
+        **env,
+    }
+    log = (tmp_path / f"worker-{name}.log").open("w")
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+    ]
+    command += [
+        "-B",
+        "-s",
+        str(tmp_path / f"beat-{name}"),
+        "--loglevel=WARNING",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def kill_worker_process(worker: subprocess.Popen) -> None:
+    """SIGKILL the worker and everything it started: no chance to ack, clean up or say goodbye."""
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+
+
+def worker_logs(tmp_path: Path) -> str:
+    return "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))

@@ -3,50 +3,39 @@ nothing is written twice, the event log has no gap, and no checkpointed step is 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from celery import Celery
-from django.conf import settings
 from django.db import connection
 
 from agents_app.models import AgentRun, RunStatus
 from artifacts_app.models import ArtifactVersion
 from sessions_app.models import SessionEvent
 from sessions_app.services.sessions import session_create
-from tests.support import assert_gap_free, wait_for, wait_for_status
+from tests.support import (
+    assert_gap_free,
+    kill_worker_process,
+    start_worker_process,
+    wait_for,
+    wait_for_status,
+    worker_logs,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 5
 # Its own broker database: the in-process test worker (other tests) must not take these tasks.
 BROKER = "redis://127.0.0.1:6379/9"
+WORKER_ENV = {
+    "HARNESS_OFFLINE_STEP_SECONDS": "0.25",
+    "HARNESS_HEARTBEAT_STALE_SECONDS": "2",
+    "HARNESS_REAPER_INTERVAL_SECONDS": "1",
+}
 
 
 def start_worker(tmp_path: Path, n: int) -> subprocess.Popen:
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}",
-        "HARNESS_OFFLINE_STEP_SECONDS": "0.25",
-        "HARNESS_HEARTBEAT_STALE_SECONDS": "2",
-        "HARNESS_REAPER_INTERVAL_SECONDS": "1",
-        "HARNESS_LLM": "offline",
-        "REDIS_URL": BROKER,
-    }
-    log = (tmp_path / f"worker-{n}.log").open("w")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=2"]
-    command += ["-B", "-s", str(tmp_path / f"beat-{n}"), "--loglevel=WARNING", "--without-mingle", "--without-gossip"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def kill(worker: subprocess.Popen) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
+    return start_worker_process(tmp_path, str(n), broker=BROKER, env=WORKER_ENV)
 
 
 @pytest.mark.slow
@@ -78,15 +67,15 @@ def test_it_survives_five_worker_kills_mid_run(cast, acme, tmp_path):
 
             wait_for(mid_run, timeout=90, interval=0.05, what="an agent to be mid-run")
             last_step_total = sum(AgentRun.objects.filter(session=session).values_list("step", flat=True))
-            kill(worker)
+            kill_worker_process(worker)
             kills += 1
             worker = start_worker(tmp_path, kills)
         session = wait_for_status(session, "completed", "failed", timeout=240)
     finally:
         if worker.poll() is None:
-            kill(worker)
+            kill_worker_process(worker)
 
-    logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
+    logs = worker_logs(tmp_path)
     assert session.status == "completed", f"{session.completion_summary}\n{logs[-4000:]}"
     assert_gap_free(session)
     assert SessionEvent.objects.filter(session=session, type="agent.requeued").count() >= 1

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from agents_app.models import AgentRun, RunStatus
 from artifacts_app.models import ArtifactVersion
-from sessions_app.models import Requirement, RequirementSource
+from sessions_app.models import Requirement, RequirementSource, SessionEvent
 from tests.support import assert_gap_free, wait_for_status
 
 SAMPLE = Path(__file__).resolve().parents[2] / "harness_cli" / "samples" / "chat_app_design.png"
@@ -60,3 +60,22 @@ def test_it_reads_screenshots_into_visual_context_and_requirements(worker, start
     assert "ux-designer" in [a["slug"] for a in session.plan["agents"]]
     types = assert_gap_free(session)
     assert "screenshot.analysed" in types
+
+
+def test_a_long_agent_runs_as_several_continuations_and_loses_nothing(worker, start, settings):
+    settings.HARNESS_AGENT_SLICE_STEPS = 1  # each task runs one step, then queues the run again
+
+    session = wait_for_status(start(agents=["backend"]), "completed", "failed")
+
+    assert session.status == "completed", session.completion_summary
+    run = AgentRun.objects.get(session=session)
+    continued = list(
+        SessionEvent.objects.filter(run=run, type="agent.continued").order_by("seq").values_list("data", flat=True)
+    )
+    assert len(continued) >= 3, f"{run.step} steps in slices of one step should continue several times"
+    assert [c["resumed_from_step"] for c in continued] == list(range(1, len(continued) + 1))
+    assert run.attempt == len(continued) + 1 and run.step == len(continued) + 1
+    assert SessionEvent.objects.filter(run=run, type="agent.started").count() == 1
+    paths = list(ArtifactVersion.objects.filter(author_run=run).values_list("artifact__path", flat=True))
+    assert paths and sorted(paths) == sorted(set(paths)), "no step was redone across continuations"
+    assert not SessionEvent.objects.filter(session=session, type="agent.requeued").exists()
