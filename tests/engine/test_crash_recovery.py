@@ -12,6 +12,7 @@ from celery import Celery
 from django.db import connection
 
 from agents_app.models import AgentRun, RunStatus
+from agents_app.services.control import session_pause, session_resume
 from artifacts_app.models import ArtifactVersion
 from sessions_app.models import SessionEvent
 from sessions_app.services.sessions import session_create
@@ -91,3 +92,44 @@ def test_it_survives_five_worker_kills_mid_run(cast, acme, tmp_path):
         )
         resumed_steps = [d["resumed_from_step"] for d in resumed]
         assert resumed_steps == sorted(resumed_steps), "a run went back to an earlier checkpoint"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_session_paused_just_before_its_worker_dies_stays_paused(cast, acme, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("a separate worker process needs a shared database server")
+    session = session_create(
+        user=cast["member"], organization=acme, intent="build a chat app", requested_agents=["backend"]
+    )
+    broker = Celery(broker=BROKER, set_as_current=False)
+    broker.control.purge()
+    broker.send_task("agents_app.tasks.plan_session", args=[session.pk])
+    slow = {**WORKER_ENV, "HARNESS_OFFLINE_STEP_SECONDS": "1.5"}  # the kill lands mid-step
+    worker = start_worker_process(tmp_path, "pause-0", broker=BROKER, env=slow)
+    try:
+        run = wait_for(
+            lambda: AgentRun.objects.filter(session=session, status=RunStatus.RUNNING, step__gte=1).first(),
+            timeout=60,
+            what="the agent to be mid-run",
+        )
+        session_pause(user=cast["member"], session=session)  # the worker would stop at its next step…
+        kill_worker_process(worker)  # …but it dies first
+        worker = start_worker_process(tmp_path, "pause-1", broker=BROKER, env=WORKER_ENV)
+
+        wait_for(lambda: AgentRun.objects.get(pk=run.pk).status == RunStatus.PAUSED, timeout=30, what="the reaper")
+        paused = SessionEvent.objects.filter(run=run, type="agent.paused").last()
+        assert "worker was lost" in paused.data["reason"]
+        assert not SessionEvent.objects.filter(run=run, type="agent.requeued").exists()
+        assert SessionEvent.objects.filter(run=run, type="agent.started").count() == 1
+
+        session_resume(user=cast["member"], session=session)
+        session = wait_for_status(session, "completed", "failed", timeout=120)
+    finally:
+        if worker.poll() is None:
+            kill_worker_process(worker)
+
+    assert session.status == "completed", worker_logs(tmp_path)[-3000:]
+    assert_gap_free(session)
+    paths = list(ArtifactVersion.objects.filter(author_run=run).values_list("artifact__path", flat=True))
+    assert sorted(paths) == sorted(set(paths))
