@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents_app import dispatch, epics, retry_policy, scheduler, selection, vision
+from agents_app import dispatch, epic_breakdown, retry_policy, scheduler, selection, vision
 from agents_app.heartbeat import beating
 from agents_app.knowledge import combination_history, knowledge_snippets
 from agents_app.llm import get_provider
-from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
+from agents_app.llm.base import LLMError, LLMProvider
 from agents_app.models import AgentRun
 from agents_app.selectors import agent_availability
 from agents_app.services.knowledge import knowledge_consulted
@@ -27,13 +27,10 @@ from sessions_app.access import role_in
 from sessions_app.events import Actor, event_record
 from sessions_app.models import (
     DevelopmentSession,
-    Requirement,
-    RequirementSource,
     RequirementStatus,
-    Screenshot,
     SessionStatus,
 )
-from sessions_app.services.sessions import session_finish, session_lock, session_transition
+from sessions_app.services.sessions import session_finish, session_transition
 
 logger = logging.getLogger(__name__)
 MAX_AGENTS = 8
@@ -88,10 +85,10 @@ def _planning_claim(session_id: int, task_id: str | None) -> str:
 
 def _plan(session: DevelopmentSession, *, fallback_on_fault: bool) -> str:
     provider = get_provider()
-    analyse_screenshots(session, provider, fallback_on_fault=fallback_on_fault)
+    vision.analyse_screenshots(session, provider, fallback_on_fault=fallback_on_fault)
     session.refresh_from_db()
     if session.is_epic:
-        return epics.plan_epic(session, provider, fallback_on_fault=fallback_on_fault)
+        return epic_breakdown.plan_epic(session, provider, fallback_on_fault=fallback_on_fault)
     knowledge = knowledge_snippets(session)
     chosen = choose(session, provider, knowledge=knowledge, fallback_on_fault=fallback_on_fault)
     return write_plan(session.pk, chosen, knowledge=knowledge)
@@ -137,75 +134,6 @@ def _planning_failed(session_id: int, error: str, category: str) -> str:
             data={"category": category, "error": error[:2000]},
         )
     return "failed"
-
-
-def analyse_screenshots(session: DevelopmentSession, provider: LLMProvider, *, fallback_on_fault: bool = True) -> None:
-    """Each screenshot once (saved as it goes, so a retried planning task goes on where it stopped).
-    A fault that may pass is raised for the planning task to retry, unless this is its last chance."""
-    for screenshot in session.screenshots.filter(analysed_at__isnull=True).order_by("id"):
-        with screenshot.image.open("rb") as handle:
-            data = handle.read()
-        request = LLMRequest(
-            system=vision.VISION_SYSTEM_PROMPT,
-            messages=[
-                {
-                    "role": "user",
-                    "content": vision.vision_request_content(
-                        data, screenshot.content_type, name=screenshot.original_name
-                    ),
-                }
-            ],
-            context=CallContext(purpose="vision", session_id=session.pk),
-        )
-        try:
-            analysis, _ = provider.complete_json(
-                request,
-                schema=vision.VISUAL_CONTEXT_SCHEMA,
-                offline_answer=lambda d=data: vision.analyse_image_offline(d),
-            )
-        except LLMError as exc:
-            if exc.retryable and not fallback_on_fault:
-                raise
-            analysis = vision.analyse_image_offline(data)
-            analysis.setdefault("notes", []).append(f"model analysis failed ({exc}); offline analysis used")
-        _save_analysis(session.pk, screenshot.pk, analysis)
-
-
-@transaction.atomic
-def _save_analysis(session_id: int, screenshot_id: int, analysis: dict) -> None:
-    session = session_lock(DevelopmentSession(pk=session_id))
-    screenshot = Screenshot.objects.select_for_update().get(pk=screenshot_id)
-    if screenshot.analysed_at is not None:
-        return
-    screenshot.analysis, screenshot.analysed_at = analysis, timezone.now()
-    screenshot.save(update_fields=["analysis", "analysed_at"])
-    contexts = [s.analysis for s in session.screenshots.exclude(analysed_at__isnull=True).order_by("id")]
-    session.visual_context = vision.merge_visual_contexts(contexts)
-    session.save(update_fields=["visual_context", "updated_at"])
-    event_record(
-        session=session,
-        type="screenshot.analysed",
-        actor=Actor.system(),
-        data={
-            "screenshot": screenshot.pk,
-            "name": screenshot.original_name,
-            "source": analysis.get("source"),
-            "analysis": analysis,
-        },
-    )
-    existing = set(session.requirements.values_list("text", flat=True))
-    for text in vision.requirements_from_visual_context(analysis):
-        if text in existing:
-            continue
-        requirement = Requirement.objects.create(
-            session=session, text=text, source=RequirementSource.SCREENSHOT, source_screenshot=screenshot
-        )
-        event_record(
-            session=session,
-            type="requirement.added",
-            actor=Actor.system(),
-            data={"requirement_id": requirement.pk, "text": text, "source": "screenshot", "screenshot": screenshot.pk},
-        )
 
 
 def choose(

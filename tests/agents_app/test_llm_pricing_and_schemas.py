@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import jsonschema
 
-from agents_app.epics import BREAKDOWN_SCHEMA
+from agents_app.epic_breakdown import BREAKDOWN_SCHEMA
 from agents_app.llm.base import Usage
 from agents_app.llm.pricing import PRICES, cost_of, price_for
 from agents_app.llm.schemas import restore, strict_schema

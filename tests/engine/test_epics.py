@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from agents_app import epics
-from agents_app.epics import offline_breakdown, validate_breakdown
+from agents_app.epic_breakdown import offline_breakdown, validate_breakdown
 from agents_app.llm import offline
 from agents_app.models import AgentDefinition, AgentPolicy, AgentRun, ConflictHandling, RunStatus
 from agents_app.services.approvals import approval_decide
