@@ -103,7 +103,11 @@ class AgentPolicy(models.Model):
         help_text="When two running sessions write the same path: flag it for a lead's decision, or also park the "
         "later writer until a lead decides.",
     )
-    token_budget_per_session = models.PositiveIntegerField(default=400_000)
+    #: Counted over all four token kinds (cache reads included, as billed), so it is set well above one
+    #: agent's context: a five-agent session on a real model reads ~1–2 M tokens, most from the cache.
+    token_budget_per_session = models.PositiveBigIntegerField(
+        default=3_000_000, help_text="Tokens of every kind (input, output, cache read and write) a session may use."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

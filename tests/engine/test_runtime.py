@@ -261,3 +261,25 @@ def _finish_response():  # noqa: ANN202
         cost_usd=Decimal(0),
         content=[{"type": "tool_use", "id": "t1", "name": "finish", "input": {"summary": "done"}}],
     )
+
+
+def test_the_token_budget_counts_every_kind_of_token(solo, acme):
+    """Cache reads and writes are billed tokens too: the budget is checked on the true total."""
+    from agents_app.llm.base import CallContext, Usage
+    from agents_app.llm.recording import record_call
+    from agents_app.models import AgentPolicy
+
+    AgentPolicy.objects.update_or_create(organization=acme, defaults={"token_budget_per_session": 1_000})
+    run = queued_run(solo)
+    attempt = runtime.run_claim(run.pk, run.task_id)
+    record_call(
+        CallContext(purpose="selection", session_id=solo.pk),
+        provider="anthropic",
+        model="claude-sonnet-5-5",
+        usage=Usage(input_tokens=100, output_tokens=50, cache_read_tokens=700, cache_write_tokens=200),
+    )
+
+    assert runtime.step(run.pk, attempt) == "failed"
+
+    run.refresh_from_db()
+    assert run.failure_category == FailureCategory.BUDGET and "1,050 tokens" in run.error
