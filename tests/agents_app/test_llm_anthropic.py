@@ -6,7 +6,7 @@ import base64
 import copy
 import email.utils
 import socket
-import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -249,8 +249,8 @@ def test_retry_after_in_seconds_or_as_a_date_is_passed_on_uncapped(provider, fak
         provider.complete(ask())
 
     assert error.value.retry_after == 3600.0
-    in_a_minute = email.utils.format_datetime(email.utils.localtime(), usegmt=True)
-    assert 0 <= retry_after_seconds({"retry-after": in_a_minute}) < 2
+    in_a_minute = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    assert 55 <= retry_after_seconds({"retry-after": in_a_minute}) <= 60
     assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert retry_after_seconds({}) is None
 
@@ -434,12 +434,9 @@ def test_one_sdk_client_per_process_and_settings(fake_anthropic, settings):  # n
     assert anthropic_provider._clients[("k", fake_anthropic.base_url, 7.0)] is first.client
 
 
-def test_a_turn_keeps_its_order_and_timing(provider, fake_anthropic):  # noqa: F811
-    """Latency is measured and recorded (the live view and analytics show it)."""
+def test_latency_is_measured_and_recorded(provider, fake_anthropic):  # noqa: F811
     fake_anthropic.queue_slow(0.2, text="late")
-    started = time.monotonic()
 
     response = provider.complete(ask())
 
-    assert response.latency_ms >= 150 and LLMCall.objects.get().latency_ms == response.latency_ms
-    assert time.monotonic() - started >= 0.2
+    assert response.latency_ms >= 200 and LLMCall.objects.get().latency_ms == response.latency_ms
