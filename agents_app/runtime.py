@@ -159,8 +159,6 @@ def step(run_id: int, attempt: int) -> str:
         messages = _append_user(messages, [briefing.feedback_block(f) for f in feedback])
 
     provider = get_provider()
-    if provider.name == "offline" and settings.HARNESS_OFFLINE_STEP_SECONDS:
-        time.sleep(settings.HARNESS_OFFLINE_STEP_SECONDS)  # simulated model latency
     request = LLMRequest(
         system=briefing.system_prompt(run),
         messages=messages,

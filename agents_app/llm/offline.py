@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
 import jsonschema
+from django.conf import settings
 
+from agents_app.briefing import feedback_text
 from agents_app.llm.base import LLMError, LLMRequest, LLMResponse, ToolCall, Usage
 from agents_app.llm.recording import record_call
 
@@ -55,6 +58,8 @@ class OfflineProvider:
     model = "offline"
 
     def complete(self, request: LLMRequest, *, on_text: Callable[[str], None] | None = None) -> LLMResponse:
+        if request.context.purpose == "agent_step" and settings.HARNESS_OFFLINE_STEP_SECONDS:
+            time.sleep(settings.HARNESS_OFFLINE_STEP_SECONDS)  # simulated model latency (demos, crash tests)
         if request.context.purpose == "agent_step":
             _held(request.context.offline_hint.get("agent", "agent"), _History(request.messages).assistant_turns)
             text, calls = _agent_step(request)
@@ -273,10 +278,8 @@ class _History:
 
 
 def _feedback_texts(message: dict) -> list[str]:
+    """The people's words in a user turn's feedback blocks (quoted by the engine as JSON strings)."""
     if not isinstance(message.get("content"), list):
         return []
-    return [
-        block["text"].split(": ", 1)[-1]
-        for block in message["content"]
-        if block.get("type") == "text" and block.get("text", "").startswith("Feedback from")
-    ]
+    texts = [feedback_text(b.get("text", "")) for b in message["content"] if b.get("type") == "text"]
+    return [text for text in texts if text is not None]

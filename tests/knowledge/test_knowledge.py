@@ -201,4 +201,5 @@ def test_injected_knowledge_cannot_pick_restricted_agents_change_policy_or_call_
     policy = policy_for(acme)
     assert (policy.max_parallel_agents, policy.approval_triggers) == policy_before
     assert not AgentPolicy.objects.filter(organization=acme, max_parallel_agents=32).exists()
-    assert AuditEntry.objects.count() == audit_before, "no governance change happened"
+    new_entries = list(AuditEntry.objects.order_by("id").values_list("action", flat=True)[audit_before:])
+    assert new_entries == ["agent.tool_refused"], "no governance change happened; the refused call is on record"
