@@ -60,15 +60,7 @@ def _requeue_stale_runs(stale_before: datetime) -> int:
             if run is None:
                 continue
             if run.control_request == "pause" or run.session.status == SessionStatus.PAUSED:
-                run.status, run.control_request = RunStatus.PAUSED, ""
-                run.save(update_fields=["status", "control_request"])
-                event_record(
-                    session=run.session,
-                    type="agent.paused",
-                    actor=Actor.system(),
-                    run=run,
-                    data={"agent": run.agent.slug, "step": run.step, "reason": "paused; its worker was lost"},
-                )
+                scheduler.park_paused(run, reason="paused; its worker was lost")
                 requeued += 1
                 continue
             data = {"reason": "worker lost (heartbeat stale)", "step": run.step}

@@ -326,16 +326,7 @@ def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
 
 def _pause_at_boundary(run: AgentRun, attempt: int) -> str:
     with transaction.atomic():
-        run = _lock_fenced(run.pk, run.session_id, attempt)
-        run.status, run.control_request = RunStatus.PAUSED, ""
-        run.save(update_fields=["status", "control_request"])
-        event_record(
-            session=run.session,
-            type="agent.paused",
-            actor=Actor.system(),
-            run=run,
-            data={"agent": run.agent.slug, "step": run.step},
-        )
+        scheduler.park_paused(_lock_fenced(run.pk, run.session_id, attempt))
     return "paused"
 
 

@@ -48,6 +48,14 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
     return True
 
 
+def park_paused(run: AgentRun, *, reason: str = "") -> None:
+    """A locked run that was asked to pause stops here (at a step boundary, or after its worker was lost)."""
+    run.status, run.control_request = RunStatus.PAUSED, ""
+    run.save(update_fields=["status", "control_request"])
+    data = {"agent": run.agent.slug, "step": run.step, **({"reason": reason} if reason else {})}
+    event_record(session=run.session, type="agent.paused", actor=Actor.system(), run=run, data=data)
+
+
 def advance(session_id: int) -> None:
     with transaction.atomic():
         session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
