@@ -283,3 +283,30 @@ def test_the_token_budget_counts_every_kind_of_token(solo, acme):
 
     run.refresh_from_db()
     assert run.failure_category == FailureCategory.BUDGET and "1,050 tokens" in run.error
+
+
+def test_every_refused_tool_call_is_an_event_and_an_audit_entry(solo):
+    from sessions_app.models import AuditEntry
+
+    run = AgentRun.objects.select_related("agent", "session__organization").get(session=solo)
+    toolbox = Toolbox(run, {}, policy_for(solo.organization), step=1)
+    calls = [
+        ToolCall(id="t1", name="request_approval", input={"action": "deploy", "summary": "ship"}),
+        ToolCall(id="t2", name="drop_database", input={}),
+        ToolCall(id="t3", name="write_file", input={"path": "../../etc/cron.d/x", "content": "* * * * * root sh"}),
+        ToolCall(id="t4", name="read_file", input={"path": "/etc/passwd"}),
+        ToolCall(id="t5", name="list_files", input={}),
+    ]
+
+    results = toolbox.run_calls(calls).tool_results
+
+    assert [r.get("is_error", False) for r in results] == [True, True, True, True, False]
+    assert all(r["content"].startswith("refused: ") for r in results[:4])
+    refused = list(SessionEvent.objects.filter(session=solo, type="agent.tool_refused").order_by("seq"))
+    assert [e.data["tool"] for e in refused] == ["request_approval", "drop_database", "write_file", "read_file"]
+    assert "not available to requirements-analyst" in refused[0].data["reason"]
+    assert "unknown tool" in refused[1].data["reason"]
+    assert "inside the session workspace" in refused[2].data["reason"]
+    audit = AuditEntry.objects.filter(action="agent.tool_refused", organization=solo.organization)
+    assert audit.count() == 4 and {a.target_id for a in audit} == {run.public_id}
+    assert not ArtifactVersion.objects.filter(artifact__session=solo).exists()
