@@ -7,8 +7,12 @@ PORT ?= 8000
 ONCE ?=
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/harness
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# The checks toolchain (pytest, ruff) that runs inside the sandbox over generated code. Built from the
+# system Python when there is one: it lives under /usr, which the sandbox binds read-only anyway.
+TOOLCHAIN ?= $(or $(HARNESS_CHECKS_TOOLCHAIN),.toolchain)
+TOOLCHAIN_PYTHON ?= $(shell test -x /usr/bin/python3 && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null && echo /usr/bin/python3 || echo $(PYTHON))
 
-.PHONY: install demo test test-fast test-slow bench services chromium lint format
+.PHONY: install demo test test-fast test-slow bench services chromium lint format toolchain bubblewrap
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +22,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
+## toolchain: the checks' own venv, from the lock; never installed at check time.
+$(TOOLCHAIN)/.installed: requirements-checks.txt requirements.lock
+	test -x $(TOOLCHAIN)/bin/python || $(TOOLCHAIN_PYTHON) -m venv $(TOOLCHAIN)
+	$(TOOLCHAIN)/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -r requirements-checks.txt
+	touch $@
+
+toolchain: $(TOOLCHAIN)/.installed
+
 ## demo: embedded mode on a fresh machine — SQLite, in-process worker, offline LLM.
-demo: install
+demo: install toolchain
 	$(PY) manage.py harness_demo --port $(PORT) $(if $(ONCE),--once,)
 
 ## services: start PostgreSQL and Redis when they are not running.
@@ -30,13 +42,19 @@ services:
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+## bubblewrap: Debian's sandbox for the checks; without it (or user namespaces) checks report not_verified.
+bubblewrap:
+	@command -v bwrap >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		&& apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } \
+		|| echo "bubblewrap is not installed (apt-get install bubblewrap): checks will report not_verified"
+
 ## test: fast unit tests first, then real-service, crash and browser tests.
-test: install services chromium
+test: install toolchain services chromium bubblewrap
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not slow and not bench" -q
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "slow and not bench" -q
 
-test-fast: install services
+test-fast: install toolchain services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not slow and not bench" -q
 
 ## bench: benchmarks print their figures; nothing is asserted about speed.

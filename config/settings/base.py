@@ -212,3 +212,11 @@ HARNESS_AGENT_MAX_STEPS = env_int("HARNESS_AGENT_MAX_STEPS", 60)
 HARNESS_AGENT_MAX_TOKENS = env_int("HARNESS_AGENT_MAX_TOKENS", 16000)
 # Simulated model latency for the offline provider (seconds per step): demos and crash tests.
 HARNESS_OFFLINE_STEP_SECONDS = float(env_str("HARNESS_OFFLINE_STEP_SECONDS", "0") or 0)
+# Checks of generated code in a bubblewrap sandbox (agents_app/verification): limits per sandboxed command.
+HARNESS_BWRAP = env_str("HARNESS_BWRAP", "bwrap")
+HARNESS_CHECKS_TOOLCHAIN = env_str("HARNESS_CHECKS_TOOLCHAIN") or str(BASE_DIR / ".toolchain")  # `make toolchain`
+HARNESS_CHECKS_TIMEOUT_SECONDS = float(env_str("HARNESS_CHECKS_TIMEOUT_SECONDS", "60") or 60)
+HARNESS_CHECKS_MEMORY_MB = env_int("HARNESS_CHECKS_MEMORY_MB", 1024)
+HARNESS_CHECKS_CPU_SECONDS = env_int("HARNESS_CHECKS_CPU_SECONDS", 60)
+HARNESS_CHECKS_MAX_PROCESSES = env_int("HARNESS_CHECKS_MAX_PROCESSES", 256)
+HARNESS_CHECKS_MAX_FILE_MB = env_int("HARNESS_CHECKS_MAX_FILE_MB", 64)
