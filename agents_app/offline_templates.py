@@ -1,34 +1,25 @@
-"""Starter artifacts the offline provider writes, per agent, from the intent and requirements.
+"""The files the offline provider writes, per agent: one coherent, runnable project per session.
 
-Deterministic and network-free. Not a model: a small domain vocabulary maps common kinds of app
-to entities, and each agent renders its part of a coherent project from them. Every file says in
-its first line that the offline provider wrote it.
+Deterministic and network-free. Not a model: `agents_app.offline_project.spec_for` reads the
+intent and requirements into one spec (entities with typed required/optional fields, relations,
+routes), computed once at planning and passed to every agent, and each agent renders its part of
+the project from it — a standard-library WSGI API with its tests, a front end that posts exactly the
+fields the API requires, an SQLite schema, and documents that name only routes that exist. Every
+file says in its first line that the offline provider wrote it, every Python file is parsed before
+it is returned, and user text reaches files only through `repr`, `json.dumps`, `html.escape` or a
+one-line sanitiser.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-COMMENT = {"py": "# {}", "sh": "# {}", "yml": "# {}", "sql": "-- {}", "js": "// {}", "css": "/* {} */",
-           "html": "<!-- {} -->", "md": "> {}", "": "# {}"}  # fmt: skip
+from agents_app.offline_project import backend, database, docs, frontend, ops, review, testgen
+from agents_app.offline_project.spec import spec_for
+from agents_app.offline_project.text import checked_python, extension, feedback_lines, header, prose
 
-# kind of app → entities with their fields (name, python type)
-DOMAINS: dict[str, dict[str, list[tuple[str, str]]]] = {
-    "chat": {"Channel": [("name", "str"), ("topic", "str")], "Message": [("channel_id", "int"), ("author", "str"), ("text", "str")]},
-    "todo": {"TaskList": [("title", "str")], "Task": [("list_id", "int"), ("title", "str"), ("done", "bool"), ("due", "str")]},
-    "blog": {"Post": [("title", "str"), ("body", "str"), ("published", "bool")], "Comment": [("post_id", "int"), ("author", "str"), ("text", "str")]},
-    "shop": {"Product": [("name", "str"), ("price_cents", "int"), ("stock", "int")], "Order": [("customer", "str"), ("total_cents", "int"), ("status", "str")]},
-    "booking": {"Resource": [("name", "str"), ("capacity", "int")], "Booking": [("resource_id", "int"), ("who", "str"), ("starts_at", "str"), ("ends_at", "str")]},
-    "notes": {"Note": [("title", "str"), ("body", "str"), ("tags", "str")]},
-    "dashboard": {"Metric": [("name", "str"), ("unit", "str")], "Reading": [("metric_id", "int"), ("value", "float"), ("at", "str")]},
-}  # fmt: skip
-SYNONYMS = {
-    "chat": ["chat", "messag", "slack", "convers"], "todo": ["todo", "task", "remind", "checklist"],
-    "blog": ["blog", "cms", "post", "article"], "shop": ["shop", "store", "commerce", "cart", "product"],
-    "booking": ["book", "reserv", "appointment", "schedul"], "notes": ["note", "journal", "wiki"],
-    "dashboard": ["dashboard", "report", "analytic", "metric", "chart"],
-}  # fmt: skip
+LANGUAGES = {"py": "python", "md": "markdown", "sql": "sql", "html": "html", "js": "javascript", "css": "css",
+             "yml": "yaml", "sh": "bash", "ini": "ini", "docker": "docker"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,242 +38,43 @@ class Brief:
     visual: dict
     task_type: str
     feedback: list[str]
-
-    @property
-    def entities(self) -> dict[str, list[tuple[str, str]]]:
-        return entities_for(self.intent + " " + " ".join(self.requirements))
+    spec: dict
+    files: dict[str, str] | None
 
 
-def entities_for(text: str) -> dict[str, list[tuple[str, str]]]:
-    lowered = text.lower()
-    for domain, stems in SYNONYMS.items():
-        if any(stem in lowered for stem in stems):
-            return DOMAINS[domain]
-    words = [
-        w
-        for w in re.findall(r"[a-z]+", lowered)
-        if len(w) > 3 and w not in {"build", "make", "create", "with", "that", "simple", "small"}
-    ]
-    noun = (words[-1] if words else "item").rstrip("s") or "item"
-    return {noun.capitalize(): [("name", "str"), ("description", "str")]}
+def _render(brief: Brief, path: str, kind: str, body: str) -> OfflineFile:
+    first = header(brief.agent, brief.intent, path)
+    if body.startswith("#!"):  # a shebang stays the first line; the header comes right after it
+        shebang, _, rest = body.partition("\n")
+        content = f"{shebang}\n{first}\n{rest.rstrip()}\n{feedback_lines(brief.feedback, path)}"
+    else:
+        content = f"{first}\n{body.rstrip()}\n{feedback_lines(brief.feedback, path)}"
+    if path.endswith(".py"):
+        checked_python(path, content)
+    return OfflineFile(path, kind, LANGUAGES.get(extension(path), "text"), content)
 
 
-def safe_line(text: str, limit: int = 200) -> str:
-    """One line, no comment terminators, no quotes that could end a string."""
-    flat = " ".join(text.split())[:limit]
-    for bad in ("*/", "-->", '"""', "'''", "\\"):
-        flat = flat.replace(bad, " ")
-    return flat
-
-
-def header(brief: Brief, path: str) -> str:
-    extension = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
-    if path.endswith("Dockerfile"):
-        extension = "py"
-    text = f"Generated by the {brief.agent} agent (offline provider) for: {safe_line(brief.intent, 120)}"
-    return COMMENT.get(extension, "# {}").format(text)
-
-
-def feedback_section(brief: Brief, prefix: str = "") -> str:
-    if not brief.feedback:
-        return ""
-    lines = [f"{prefix}Applied feedback:"] + [f"{prefix}- {safe_line(item)}" for item in brief.feedback]
-    return "\n" + "\n".join(lines) + "\n"
-
-
-def file(brief: Brief, path: str, kind: str, language: str, body: str, comment_prefix: str = "# ") -> OfflineFile:
-    return OfflineFile(
-        path, kind, language, f"{header(brief, path)}\n{body.rstrip()}\n{feedback_section(brief, comment_prefix)}"
-    )
-
-
-def requirements_list(brief: Brief) -> str:
-    return "\n".join(f"- {safe_line(r, 400)}" for r in brief.requirements) or "- (none stated beyond the intent)"
-
-
-# --- per agent -------------------------------------------------------------------------------------
-
-
-def analyst(brief: Brief) -> list[OfflineFile]:
-    stories = "\n".join(
-        f"### {name}\nAs a user, I want to create, view, change and delete {name.lower()}s, so that I can {safe_line(brief.intent)}.\n"
-        f"- Acceptance: creating a {name.lower()} with valid fields stores it and shows it at once.\n"
-        f"- Acceptance: invalid input is refused with a message that says what to fix.\n"
-        for name in brief.entities
-    )
-    body = f"# Requirements\n\n## Intent\n{safe_line(brief.intent, 1000)}\n\n## Stated requirements\n{requirements_list(brief)}\n\n## User stories\n{stories}\n## Non-functional\n- Every endpoint checks who is asking.\n- Pages work on a phone-sized screen and with a keyboard.\n\n## Out of scope\n- Anything not listed above; open questions go to the team as feedback.\n"
-    return [file(brief, "docs/requirements.md", "docs", "markdown", body, "")]
-
-
-def designer(brief: Brief) -> list[OfflineFile]:
-    visual = brief.visual or {}
-    palette = visual.get("palette") or [{"hex": "#1f2937", "role": "background"}, {"hex": "#3b82f6", "role": "accent"}]
-    regions = [r.get("name", "") for r in visual.get("layout", {}).get("regions", [])] or ["header", "content"]
-    device = visual.get("image", {}).get("device_class", "desktop")
+def _generic(brief: Brief) -> list[tuple[str, str, str]]:
     body = (
-        "# UI specification\n\n"
-        + f"Designed for {device} first, with a phone breakpoint at 600px.\n\n## Layout regions\n"
+        f"# Notes from {prose(brief.agent, 60)}\n\n## Intent\n{prose(brief.intent)}\n\n"
+        f"## Requirements\n{docs.requirement_list(brief.requirements)}\n\n## Routes in this session's spec\n"
+        + "".join(f"- `{line}`\n" for line in docs.route_lines(brief.spec))
     )
-    body += "\n".join(f"- {r}" for r in regions) + "\n\n## Palette\n"
-    body += "\n".join(f"- {c.get('hex')} — {c.get('role', 'colour')}" for c in palette) + "\n\n## Screens\n"
-    body += "\n".join(f"- {name} list and {name} detail" for name in brief.entities)
-    body += (
-        "\n\n## Requirements covered\n"
-        + requirements_list(brief)
-        + "\n\n## Accessibility\n- Labels on every input, visible focus, contrast 4.5:1.\n"
-    )
-    return [file(brief, "docs/ui-spec.md", "docs", "markdown", body, "")]
-
-
-def architect(brief: Brief) -> list[OfflineFile]:
-    endpoints = "\n".join(
-        f"- `GET/POST /api/{n.lower()}s/`, `GET/PUT/DELETE /api/{n.lower()}s/{{id}}/`" for n in brief.entities
-    )
-    body = f"# Architecture\n\n## Components\n- web (static front end) → api (HTTP, JSON) → services → storage\n\n## API\n{endpoints}\n\n## Entities\n"
-    body += "\n".join(f"- {n}: {', '.join(f for f, _ in fields)}" for n, fields in brief.entities.items())
-    body += "\n\n## Decisions\n- Thin handlers, logic in services, validation at the edge.\n- Every request is authenticated; objects are scoped to their owner.\n"
-    return [file(brief, "docs/architecture.md", "docs", "markdown", body, "")]
-
-
-def database(brief: Brief) -> list[OfflineFile]:
-    models = ["from dataclasses import dataclass, field\n"]
-    sql = []
-    for name, fields in brief.entities.items():
-        models.append(f"\n@dataclass\nclass {name}:\n    id: int\n" + "".join(f"    {f}: {t}\n" for f, t in fields))
-        columns = ",\n".join(
-            f"    {f} {'INTEGER' if t == 'int' else 'BOOLEAN' if t == 'bool' else 'REAL' if t == 'float' else 'TEXT'} NOT NULL"
-            for f, t in fields
-        )
-        sql.append(f"CREATE TABLE {name.lower()} (\n    id INTEGER PRIMARY KEY,\n{columns}\n);")
-    return [
-        file(brief, "app/models.py", "code", "python", "".join(models)),
-        file(brief, "db/schema.sql", "code", "sql", "\n\n".join(sql), "-- "),
-    ]
-
-
-def backend(brief: Brief) -> list[OfflineFile]:
-    services = [
-        '"""Services: validation and storage for each entity (in memory in this starter)."""\n\nSTORE: dict[str, dict[int, dict]] = {}\n\n\nclass Invalid(ValueError):\n    pass\n'
-    ]
-    api = [
-        '"""HTTP handlers: parse, call a service, answer. Framework-neutral starter."""\n\nfrom app import services\n'
-    ]
-    for name, fields in brief.entities.items():
-        lower = name.lower()
-        required = [f for f, _ in fields]
-        services.append(
-            f"\n\ndef {lower}_create(data: dict) -> dict:\n"
-            f"    missing = [f for f in {required!r} if f not in data]\n"
-            f'    if missing:\n        raise Invalid(f"missing fields: {{missing}}")\n'
-            f'    table = STORE.setdefault({lower!r}, {{}})\n    item = {{"id": len(table) + 1, **{{k: data[k] for k in {required!r}}}}}\n'
-            f'    table[item["id"]] = item\n    return item\n\n\ndef {lower}_list() -> list[dict]:\n    return list(STORE.get({lower!r}, {{}}).values())\n'
-        )
-        api.append(
-            f"\n\ndef {lower}s_handler(method: str, body: dict | None = None) -> tuple[int, object]:\n"
-            f'    """/api/{lower}s/ — requirements: {safe_line("; ".join(brief.requirements) or brief.intent, 300)}"""\n'
-            f'    if method == "GET":\n        return 200, services.{lower}_list()\n'
-            f'    if method == "POST":\n        try:\n            return 201, services.{lower}_create(body or {{}})\n'
-            f'        except services.Invalid as exc:\n            return 400, {{"detail": str(exc)}}\n'
-            f'    return 405, {{"detail": "use GET or POST"}}\n'
-        )
-    return [
-        file(brief, "app/services.py", "code", "python", "".join(services)),
-        file(brief, "app/api.py", "code", "python", "".join(api)),
-    ]
-
-
-def frontend(brief: Brief) -> list[OfflineFile]:
-    visual = brief.visual or {}
-    palette = {c.get("role"): c.get("hex") for c in visual.get("palette", [])}
-    background, accent = palette.get("background", "#ffffff"), palette.get("accent", "#2563eb")
-    regions = {r.get("name") for r in visual.get("layout", {}).get("regions", [])}
-    first = next(iter(brief.entities)).lower()
-    sidebar = '  <nav class="sidebar" aria-label="Sections"></nav>\n' if "sidebar" in regions else ""
-    html = (
-        f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f'<title>{safe_line(brief.intent, 60)}</title><link rel="stylesheet" href="styles.css"></head>\n<body>\n'
-        f'  <header class="header"><h1>{safe_line(brief.intent, 60)}</h1></header>\n{sidebar}'
-        f'  <main id="main"><ul id="items" aria-live="polite"></ul>\n'
-        f'  <form id="create"><label for="name">New {first}</label><input id="name" required><button>Add</button></form></main>\n'
-        f'  <script type="module" src="app.js"></script>\n</body>\n</html>'
-    )
-    js = (
-        f'const list = document.getElementById("items");\n\nasync function load() {{\n  const response = await fetch("/api/{first}s/");\n'
-        f'  const items = await response.json();\n  list.replaceChildren(...items.map((item) => Object.assign(document.createElement("li"), {{ textContent: item.name ?? item.title ?? item.text }})));\n}}\n\n'
-        f'document.getElementById("create").addEventListener("submit", async (event) => {{\n  event.preventDefault();\n'
-        f'  await fetch("/api/{first}s/", {{ method: "POST", headers: {{ "Content-Type": "application/json" }}, body: JSON.stringify({{ name: document.getElementById("name").value }}) }});\n  load();\n}});\n\nload();'
-    )
-    css = (
-        f":root {{ --background: {background}; --accent: {accent}; }}\nbody {{ margin: 0; font-family: system-ui, sans-serif; background: var(--background); }}\n"
-        ".header { padding: 12px 16px; border-bottom: 2px solid var(--accent); }\n.sidebar { width: 240px; float: left; min-height: 100vh; }\n"
-        "button { background: var(--accent); color: #fff; border: 0; padding: 8px 12px; }\n:focus-visible { outline: 3px solid orange; }\n"
-        "@media (max-width: 600px) { .sidebar { display: none; } }"
-    )
-    return [
-        file(brief, "web/index.html", "code", "html", html, ""),
-        file(brief, "web/app.js", "code", "javascript", js, "// "),
-        file(brief, "web/styles.css", "code", "css", css, ""),
-    ]
-
-
-def tester(brief: Brief) -> list[OfflineFile]:
-    tests = ["from app import services\n"]
-    for name, fields in brief.entities.items():
-        lower = name.lower()
-        sample = {
-            f: (1 if t == "int" else True if t == "bool" else 1.0 if t == "float" else f"sample {f}") for f, t in fields
-        }
-        tests.append(
-            f"\n\ndef test_it_creates_and_lists_a_{lower}():\n    item = services.{lower}_create({sample!r})\n"
-            f"    assert item in services.{lower}_list()\n\n\ndef test_it_refuses_a_{lower}_with_missing_fields():\n"
-            f'    try:\n        services.{lower}_create({{}})\n    except services.Invalid as exc:\n        assert "missing" in str(exc)\n'
-            f'    else:\n        raise AssertionError("an empty {lower} was accepted")\n'
-        )
-    return [file(brief, "tests/test_api.py", "tests", "python", "".join(tests))]
-
-
-def reviewer(brief: Brief) -> list[OfflineFile]:
-    body = "# Review\n\n| file | finding | severity |\n|---|---|---|\n"
-    body += "| app/api.py | handlers check input; add authentication before production | major |\n"
-    body += "| app/services.py | in-memory store is a starter; replace with the database models | minor |\n"
-    body += "| web/app.js | show API errors to the person instead of failing silently | minor |\n\n## Security\n"
-    body += "- Authentication and authorisation on every endpoint.\n- Validate and bound every input; no string-built SQL.\n- No secrets in the repository.\n"
-    return [file(brief, "docs/review.md", "docs", "markdown", body, "")]
-
-
-def docs_writer(brief: Brief) -> list[OfflineFile]:
-    body = f"# {safe_line(brief.intent, 80)}\n\n## What it is\n{safe_line(brief.intent, 400)}\n\n## Requirements\n{requirements_list(brief)}\n\n"
-    body += "## Layout\n- `app/` server code\n- `web/` the user interface\n- `tests/` tests (`pytest`)\n- `docs/` requirements, UI spec, architecture, review\n\n## Run the tests\n```\npytest\n```\n"
-    return [file(brief, "README.md", "docs", "markdown", body, "")]
-
-
-def devops(brief: Brief) -> list[OfflineFile]:
-    docker = 'FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\nRUN pip install --no-cache-dir pytest\nCMD ["python", "-m", "pytest"]'
-    ci = "name: ci\non: [push, pull_request]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/setup-python@v5\n        with: {python-version: '3.11'}\n      - run: pip install pytest && pytest"
-    return [
-        file(brief, "Dockerfile", "code", "docker", docker),
-        file(brief, ".github/workflows/ci.yml", "code", "yaml", ci),
-    ]
-
-
-def deployment(brief: Brief) -> list[OfflineFile]:
-    checklist = "# Release checklist\n\n1. CI green on the release commit.\n2. Back up the database.\n3. Apply migrations.\n4. Roll out one instance, check health, then the rest.\n5. Roll back: redeploy the previous image, restore if a migration failed.\n"
-    script = '#!/usr/bin/env bash\nset -euo pipefail\nimage=${1:?usage: deploy.sh IMAGE}\necho "deploying $image"\n# the platform\'s deploy command goes here; stop at the first failure\n'
-    return [
-        file(brief, "deploy/release-checklist.md", "docs", "markdown", checklist, ""),
-        file(brief, "deploy/deploy.sh", "code", "bash", script),
-    ]
-
-
-def generic(brief: Brief) -> list[OfflineFile]:
-    body = f"# Notes from {brief.agent}\n\n## Intent\n{safe_line(brief.intent, 400)}\n\n## Requirements\n{requirements_list(brief)}\n"
-    return [file(brief, f"docs/{brief.agent}-notes.md", "docs", "markdown", body, "")]
+    return [(f"docs/{brief.agent}-notes.md", "docs", body)]
 
 
 AGENTS = {
-    "requirements-analyst": analyst, "ux-designer": designer, "architect": architect, "database": database,
-    "backend": backend, "frontend": frontend, "test-engineer": tester, "reviewer": reviewer,
-    "docs-writer": docs_writer, "devops": devops, "deployment": deployment,
+    "requirements-analyst": lambda b: [("docs/requirements.md", "docs", docs.requirements_doc(b.spec, b.intent, b.requirements))],
+    "ux-designer": lambda b: [("docs/ui-spec.md", "docs", docs.ui_spec(b.spec, b.requirements, b.visual))],
+    "architect": lambda b: [("docs/architecture.md", "docs", docs.architecture(b.spec))],
+    "database": lambda b: database.files(b.spec),
+    "backend": lambda b: backend.files(b.spec),
+    "frontend": lambda b: frontend.files(b.spec, b.visual),
+    "test-engineer": lambda b: testgen.files(b.spec),
+    "reviewer": lambda b: [("docs/review.md", "docs", review.review_markdown(b.spec, b.files))],
+    "docs-writer": lambda b: docs.docs_files(b.spec, b.intent, b.requirements),
+    "devops": lambda b: ops.devops_files(b.spec),
+    "deployment": lambda b: ops.deployment_files(b.spec),
 }  # fmt: skip
 
 
@@ -294,6 +86,15 @@ def offline_files(
     visual_context: dict | None = None,
     task_type: str = "feature",
     feedback: list[str] | None = None,
+    spec: dict | None = None,
+    files: dict[str, str] | None = None,
 ) -> list[OfflineFile]:
-    brief = Brief(agent_slug, intent, list(requirements), visual_context or {}, task_type, list(feedback or []))
-    return AGENTS.get(agent_slug, generic)(brief)
+    """The files `agent_slug` writes for this session; `spec` defaults to `spec_for(intent, requirements, task_type)`.
+
+    `files` (path → content) is what the reviewer reads; without it the review says it had none.
+    """
+    requirements = [str(r) for r in requirements]
+    spec = spec if spec is not None else spec_for(intent, requirements, task_type)
+    brief = Brief(agent_slug, str(intent), requirements, dict(visual_context or {}), task_type,
+                  [str(f) for f in feedback or []], spec, files)  # fmt: skip
+    return [_render(brief, path, kind, body) for path, kind, body in AGENTS.get(agent_slug, _generic)(brief)]
