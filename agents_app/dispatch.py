@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 PLAN_SESSION = "agents_app.tasks.plan_session"
 RUN_AGENT = "agents_app.tasks.run_agent"
 ADVANCE_EPIC = "agents_app.tasks.advance_epic"
+ADVANCE_SESSION = "agents_app.tasks.advance_session"
 REQUEUE_LOST_WORK = "agents_app.tasks.requeue_lost_work"
+RUN_VERIFICATION = "agents_app.tasks.run_verification"  # routed to its own queue (settings)
 
 
 def new_task_id() -> str:

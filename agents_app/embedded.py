@@ -33,6 +33,7 @@ def start(concurrency: int = 4) -> bool:
             worker = app.Worker(
                 pool="threads",
                 concurrency=concurrency,
+                queues=settings.HARNESS_WORKER_QUEUES,
                 without_heartbeat=True,
                 without_mingle=True,
                 without_gossip=True,

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from sessions_app.ids import knowledge_public_id, run_public_id
+from sessions_app.ids import knowledge_public_id, run_public_id, verification_public_id
 
 
 class ArtifactKind(models.TextChoices):
@@ -18,7 +18,9 @@ class ArtifactKind(models.TextChoices):
     TESTS = "tests", "Tests"
 
 
-AGENT_TOOLS = ("list_files", "read_file", "write_file", "request_approval", "report_progress", "finish")
+AGENT_TOOLS = (
+    "list_files", "read_file", "write_file", "run_checks", "request_approval", "report_progress", "finish",
+)  # fmt: skip
 
 
 class AgentDefinition(models.Model):
@@ -85,6 +87,12 @@ class ConflictHandling(models.TextChoices):
     BLOCK = "block", "Park the later writer until a lead decides"
 
 
+class VerificationPolicy(models.TextChoices):
+    OFF = "off", "Off: nothing is run"
+    REPORT = "report", "Report: checks run and show; a failure does not fail the session"
+    GATE = "gate", "Gate: a session whose checks fail (after the repair rounds) fails"
+
+
 class AgentPolicy(models.Model):
     """An organisation's rules for agents; edited by admins in the Django admin."""
 
@@ -107,6 +115,15 @@ class AgentPolicy(models.Model):
     #: agent's context: a five-agent session on a real model reads ~1–2 M tokens, most from the cache.
     token_budget_per_session = models.PositiveBigIntegerField(
         default=3_000_000, help_text="Tokens of every kind (input, output, cache read and write) a session may use."
+    )
+    verification = models.CharField(
+        max_length=8,
+        choices=VerificationPolicy.choices,
+        default=VerificationPolicy.REPORT,
+        help_text="Run the generated code's checks in a sandbox after the agents finish: off, report, or gate.",
+    )
+    verification_repair_rounds = models.PositiveSmallIntegerField(
+        default=2, help_text="How many times failing checks go back to the agents that wrote the files."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,7 +172,7 @@ RUN_TRANSITIONS: dict[str, set[str]] = {
     RunStatus.PAUSED: {RunStatus.PENDING, RunStatus.QUEUED, RunStatus.CANCELLED},
     RunStatus.AWAITING_APPROVAL: {RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.PAUSED},
     RunStatus.FAILED: {RunStatus.PENDING, RunStatus.QUEUED},  # retry
-    RunStatus.COMPLETED: set(),
+    RunStatus.COMPLETED: {RunStatus.QUEUED},  # a repair round after failing checks
     RunStatus.CANCELLED: set(),
 }
 TERMINAL_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
@@ -181,6 +198,7 @@ class FailureCategory(models.TextChoices):
     REFUSED = "refused", "The model refused"
     TRUNCATED = "truncated", "Answer cut off at max_tokens"
     INTERNAL = "internal", "Internal error"
+    VERIFICATION = "verification", "Checks failed"
 
 
 class AgentRun(models.Model):
@@ -308,3 +326,50 @@ class KnowledgeDocument(models.Model):
     def clean(self) -> None:
         if not isinstance(self.tags, list) or not all(isinstance(t, str) and t.strip() for t in self.tags):
             raise ValidationError({"tags": "Tags are a list of non-empty strings."})
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    NOT_VERIFIED = "not_verified", "Not verified (no sandbox)"
+
+
+class VerificationRun(models.Model):
+    """One run of a session's checks over its files at given versions: a state machine on a row,
+    claimed and fenced like an agent run; its report is also a versioned file of the session."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=verification_public_id, editable=False)
+    session = models.ForeignKey(
+        "sessions_app.DevelopmentSession", on_delete=models.CASCADE, related_name="verifications"
+    )
+    status = models.CharField(max_length=12, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
+    #: Repair rounds that came before this run (0: the first check of the session's files).
+    round = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: path → version number of the files checked.
+    versions = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    summary = models.CharField(max_length=300, blank=True, default="")
+    #: Its failing findings went back to the agents once; the same check never starts a second round.
+    repair_sent = models.BooleanField(default=False)
+    attempt = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session_id", "-created_at", "-id"]
+        indexes = [models.Index(fields=["session", "-created_at"]), models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    def is_finished(self) -> bool:
+        return self.status in (VerificationStatus.PASSED, VerificationStatus.FAILED, VerificationStatus.NOT_VERIFIED)

@@ -91,7 +91,18 @@ def _plan(session: DevelopmentSession, *, fallback_on_fault: bool) -> str:
         return epic_breakdown.plan_epic(session, provider, fallback_on_fault=fallback_on_fault)
     knowledge = knowledge_snippets(session)
     chosen = choose(session, provider, knowledge=knowledge, fallback_on_fault=fallback_on_fault)
-    return write_plan(session.pk, chosen, knowledge=knowledge)
+    spec = offline_spec(session) if provider.name == "offline" else None
+    return write_plan(session.pk, chosen, knowledge=knowledge, spec=spec)
+
+
+def offline_spec(session: DevelopmentSession) -> dict:
+    """The one project spec every offline agent of the session builds from (entities, fields, routes)."""
+    from agents_app.offline_project.spec import spec_for
+
+    requirements = list(
+        session.requirements.filter(status=RequirementStatus.ACTIVE).order_by("id").values_list("text", flat=True)
+    )
+    return spec_for(session.intent, requirements, session.task_type)
 
 
 def _planning_retry_later(session_id: int, reason: str, category: str, retry_after: float | None) -> str:
@@ -166,7 +177,9 @@ def choose(
     return selection.select_agents(provider, data)
 
 
-def write_plan(session_id: int, chosen: selection.Selection, *, knowledge: list[dict] | None = None) -> str:
+def write_plan(
+    session_id: int, chosen: selection.Selection, *, knowledge: list[dict] | None = None, spec: dict | None = None
+) -> str:
     edges = selection.shape(chosen)
     rank = {a.slug: i for i, (a, _) in enumerate(chosen.chosen)}
     order = selection.topological_order(edges, rank) or [a.slug for a, _ in chosen.chosen]
@@ -212,6 +225,7 @@ def write_plan(session_id: int, chosen: selection.Selection, *, knowledge: list[
             "dropped": chosen.dropped,
             "ranking": chosen.ranking[:12],
             "knowledge": [doc["id"] for doc in knowledge or []],
+            **({"spec": spec} if spec else {}),
         }
         session.agent_combination = "+".join(sorted(agents))[:400]
         session.save(update_fields=["plan", "agent_combination", "updated_at"])

@@ -21,9 +21,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents_app import dispatch, scheduler
-from agents_app.models import AgentRun, RunStatus
+from agents_app import dispatch
+from agents_app.models import AgentRun, RunStatus, VerificationRun, VerificationStatus
+from agents_app.run_queue import park_paused, queue_run
 from agents_app.task_presence import tasks_held
+from agents_app.verification_phase import verification_requeue
 from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import DevelopmentSession, SessionStatus, TaskType
 
@@ -39,6 +41,7 @@ def requeue_lost_work() -> int:
     recovered = _requeue_stale_runs(stale_before)
     recovered += _resend_lost_messages(now - timedelta(seconds=SEND_GRACE_SECONDS))
     recovered += _replan_lost_planning(stale_before)
+    recovered += _recover_lost_checks(stale_before, now - timedelta(seconds=SEND_GRACE_SECONDS))
     _advance_quiet_epics(stale_before)
     if recovered:
         logger.warning("recovered %s pieces of work left by lost workers or lost messages", recovered)
@@ -60,11 +63,11 @@ def _requeue_stale_runs(stale_before: datetime) -> int:
             if run is None:
                 continue
             if run.control_request == "pause" or run.session.status == SessionStatus.PAUSED:
-                scheduler.park_paused(run, reason="paused; its worker was lost")
+                park_paused(run, reason="paused; its worker was lost")
                 requeued += 1
                 continue
             data = {"reason": "worker lost (heartbeat stale)", "step": run.step}
-            if scheduler.queue_run(run, actor=Actor.system(), event_type="agent.requeued", data=data):
+            if queue_run(run, actor=Actor.system(), event_type="agent.requeued", data=data):
                 requeued += 1
     return requeued
 
@@ -148,6 +151,33 @@ def _replan_lost_planning(stale_before: datetime) -> int:
             dispatch.plan_session_on_commit(session_id, task_id)
             replanned += 1
     return replanned
+
+
+def _recover_lost_checks(stale_before: datetime, judged_before: datetime) -> int:
+    """A check whose worker died goes back in the queue; a queued check whose message is held nowhere is re-sent."""
+    stale = VerificationRun.objects.filter(status=VerificationStatus.RUNNING, heartbeat_at__lt=stale_before)
+    queued = list(
+        VerificationRun.objects.filter(status=VerificationStatus.QUEUED, queued_at__lt=judged_before).values_list(
+            "pk", "task_id"
+        )[:BATCH]
+    )
+    held = tasks_held(task_id for _, task_id in queued) if queued else set()
+    lost = [pk for pk, task_id in queued if held is not None and task_id not in held]
+    recovered = 0
+    for check_id in [*stale.values_list("pk", flat=True)[:BATCH], *lost]:
+        with transaction.atomic():
+            check = VerificationRun.objects.select_related("session").filter(pk=check_id).first()
+            if check is None:
+                continue
+            session_lock_row(check.session_id)
+            check = VerificationRun.objects.select_for_update().select_related("session").get(pk=check_id)
+            if check.status == VerificationStatus.RUNNING and check.heartbeat_at and check.heartbeat_at < stale_before:
+                verification_requeue(check, reason="worker lost (heartbeat stale)")
+                recovered += 1
+            elif check.status == VerificationStatus.QUEUED and check_id in lost:
+                dispatch.send_on_commit(dispatch.RUN_VERIFICATION, check.pk, task_id=check.task_id)
+                recovered += 1
+    return recovered
 
 
 def _advance_quiet_epics(stale_before: datetime) -> None:

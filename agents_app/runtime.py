@@ -34,11 +34,13 @@ from agents_app.knowledge import knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
 from agents_app.models import AgentRun, FailureCategory, RunStatus
+from agents_app.run_queue import park_paused
 from agents_app.selectors import policy_for
 from agents_app.services.knowledge import knowledge_consulted
 from agents_app.signatures import error_signature
 from agents_app.toolbox import Toolbox
 from agents_app.tools import tools_for
+from agents_app.verification_phase import checked_files
 from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import ApprovalRequest, Feedback, FeedbackStatus
 
@@ -174,7 +176,20 @@ def step(run_id: int, attempt: int) -> str:
         response = provider.complete(request, on_text=publisher)
     finally:
         publisher.flush()
-    return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback)
+    checked = _run_requested_checks(run, response)
+    return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback, checked)
+
+
+def _run_requested_checks(run: AgentRun, response: LLMResponse) -> dict[str, dict]:
+    """`run_checks` calls run here, before the step's transaction: a sandbox takes seconds, a lock must not."""
+    calls = [c for c in response.tool_calls if c.name == "run_checks"]
+    if not calls or "run_checks" not in (run.agent.tools or []):
+        return {}
+    from agents_app.verification import checks
+
+    files = {path: content for path, (_, content) in checked_files(run.session).items()}
+    report = checks.run_checks(files)
+    return {call.id: report for call in calls}
 
 
 def _briefing_with_knowledge(run: AgentRun) -> dict:
@@ -218,13 +233,14 @@ def _commit_step(
     messages: list[dict],
     response: LLMResponse,
     feedback: list[Feedback],
+    checked: dict[str, dict] | None = None,
 ) -> str:
     if response.stop_reason == "max_tokens":
         return _commit_cut_off_step(run_id, session_id, attempt, checkpoint, messages, response, feedback)
     with transaction.atomic():
         run = _lock_fenced(run_id, session_id, attempt)
         policy = policy_for(run.session.organization)
-        toolbox = Toolbox(run, checkpoint, policy, step=run.step + 1)
+        toolbox = Toolbox(run, checkpoint, policy, step=run.step + 1, checked=checked)
         outcome = toolbox.run_calls(response.tool_calls)
         messages.append({"role": "assistant", "content": response.content})
         if outcome.parked:
@@ -326,7 +342,7 @@ def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
 
 def _pause_at_boundary(run: AgentRun, attempt: int) -> str:
     with transaction.atomic():
-        scheduler.park_paused(_lock_fenced(run.pk, run.session_id, attempt))
+        park_paused(_lock_fenced(run.pk, run.session_id, attempt))
     return "paused"
 
 

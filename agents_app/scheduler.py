@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
-from agents_app import dispatch
+from agents_app import dispatch, verification_phase
 from agents_app.models import AgentRun, RunStatus
-from agents_app.selectors import policy_for
+from agents_app.run_queue import queue_run
+from agents_app.selectors import policy_for, verification_summary
 from sessions_app.events import Actor, event_record
 from sessions_app.models import DevelopmentSession, SessionStatus
 from sessions_app.services.sessions import session_finish
@@ -31,31 +31,6 @@ def kickoff_on_commit(session: DevelopmentSession) -> None:
     dispatch.plan_session_on_commit(session.pk, task_id)
 
 
-def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", data: dict | None = None) -> bool:
-    """PENDING/PAUSED/FAILED/AWAITING_APPROVAL → QUEUED by conditional update, with a new task id
-    (deliveries of an older one find nothing to claim); True if this call did it."""
-    task_id = dispatch.new_task_id()
-    updated = AgentRun.objects.filter(pk=run.pk, status=run.status, attempt=run.attempt).update(
-        status=RunStatus.QUEUED, task_id=task_id, queued_at=timezone.now(), retry_at=None, control_request=""
-    )
-    if not updated:
-        return False
-    run.status, run.task_id = RunStatus.QUEUED, task_id
-    event_record(
-        session=run.session, type=event_type, actor=actor, run=run, data={"agent": run.agent.slug, **(data or {})}
-    )
-    dispatch.run_agent_on_commit(run.pk, task_id)
-    return True
-
-
-def park_paused(run: AgentRun, *, reason: str = "") -> None:
-    """A locked run that was asked to pause stops here (at a step boundary, or after its worker was lost)."""
-    run.status, run.control_request = RunStatus.PAUSED, ""
-    run.save(update_fields=["status", "control_request"])
-    data = {"agent": run.agent.slug, "step": run.step, **({"reason": reason} if reason else {})}
-    event_record(session=run.session, type="agent.paused", actor=Actor.system(), run=run, data=data)
-
-
 def advance(session_id: int) -> None:
     with transaction.atomic():
         session = DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).first()
@@ -67,8 +42,12 @@ def advance(session_id: int) -> None:
         if not runs:
             return
         _queue_ready(session, runs)
-        _update_phase(session, runs)
-        _finish_if_done(session, runs)
+        policy = policy_for(session.organization)
+        verifying = all(r.status == RunStatus.COMPLETED for r in runs) and verification_phase.phase_state(
+            session, policy
+        )[0] in ("needed", "in_flight")
+        _update_phase(session, runs, verifying=verifying)
+        _finish_if_done(session, runs, policy)
 
 
 def _queue_ready(session: DevelopmentSession, runs: list[AgentRun]) -> None:
@@ -86,9 +65,12 @@ def _queue_ready(session: DevelopmentSession, runs: list[AgentRun]) -> None:
                 capacity -= 1
 
 
-def _update_phase(session: DevelopmentSession, runs: list[AgentRun]) -> None:
+def _update_phase(session: DevelopmentSession, runs: list[AgentRun], *, verifying: bool) -> None:
     open_runs = [r for r in runs if r.status != RunStatus.COMPLETED]
-    phase = min(open_runs, key=lambda r: (r.position, r.pk)).phase if open_runs else "done"
+    if open_runs:
+        phase = min(open_runs, key=lambda r: (r.position, r.pk)).phase
+    else:
+        phase = "verification" if verifying else "done"
     if phase == session.current_phase:
         return
     completed = list(session.completed_phases)
@@ -105,11 +87,11 @@ def _update_phase(session: DevelopmentSession, runs: list[AgentRun]) -> None:
     )
 
 
-def _finish_if_done(session: DevelopmentSession, runs: list[AgentRun]) -> None:
+def _finish_if_done(session: DevelopmentSession, runs: list[AgentRun], policy) -> None:  # noqa: ANN001
     if any(r.status in (*ACTIVE, RunStatus.AWAITING_APPROVAL, RunStatus.PAUSED) for r in runs):
         return
     if all(r.status == RunStatus.COMPLETED for r in runs):
-        session_complete(session, runs)
+        _verify_then_complete(session, runs, policy)
         return
     blocked = [r for r in runs if r.status == RunStatus.PENDING]
     failed = [r for r in runs if r.status in (RunStatus.FAILED, RunStatus.CANCELLED)]
@@ -123,12 +105,35 @@ def _finish_if_done(session: DevelopmentSession, runs: list[AgentRun]) -> None:
         )
 
 
+def _verify_then_complete(session: DevelopmentSession, runs: list[AgentRun], policy) -> None:  # noqa: ANN001
+    """The agents are done: check the files (once per set of versions), repair, then end the session."""
+    state, check = verification_phase.phase_state(session, policy)
+    if state == "needed":
+        verification_phase.verification_queue(session, actor=Actor.system())
+        return
+    if state == "in_flight":
+        return
+    if check is not None and check.status == "failed":
+        if verification_phase.repair(session, check, runs, policy):
+            return
+        if policy.verification == "gate":
+            session_finish(
+                session=session,
+                status=SessionStatus.FAILED,
+                summary=f"Stopped: the checks failed after {check.round} repair round(s) — {check.summary}. "
+                "Fix the files (or give feedback and retry) to continue.",
+                data={"category": "verification", "verification": verification_summary(check)},
+            )
+            return
+    session_complete(session, runs, check=check)
+
+
 def _blocked_by(run: AgentRun, failed: list[AgentRun]) -> bool:
     failed_ids = {f.pk for f in failed}
     return any(dep.pk in failed_ids or dep.status != RunStatus.COMPLETED for dep in run.depends_on.all())
 
 
-def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
+def session_complete(session: DevelopmentSession, runs: list[AgentRun], *, check=None) -> None:  # noqa: ANN001
     from artifacts_app.models import Artifact
 
     files = list(Artifact.objects.filter(session=session).order_by("path").values_list("path", "latest_version_number"))
@@ -136,6 +141,8 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
         pk=session.pk
     )
     lines = [f"{len(runs)} agents completed; {len(files)} files written."]
+    if check is not None:
+        lines.append(f"Checks: {check.status} — {check.summary}")
     lines += [f"- {r.agent.name}: {r.summary}" for r in runs if r.summary]
     session_finish(
         session=session,
@@ -145,5 +152,6 @@ def session_complete(session: DevelopmentSession, runs: list[AgentRun]) -> None:
             "files": [{"path": p, "version": v} for p, v in files],
             "tokens": session.tokens_used,
             "cost_usd": str(session.cost_usd),
+            **({"verification": verification_summary(check)} if check is not None else {}),
         },
     )

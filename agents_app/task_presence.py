@@ -44,6 +44,8 @@ def tasks_held(task_ids: Iterable[str], *, app=None, broadcast_timeout: float = 
 def _queue_names(app) -> list[str]:  # noqa: ANN001
     names = {app.conf.task_default_queue or "celery"}
     names |= {q.name for q in (app.conf.task_queues or [])}
+    names |= {route.get("queue") for route in (app.conf.task_routes or {}).values() if isinstance(route, dict)}
+    names.discard(None)
     return sorted(names)
 
 

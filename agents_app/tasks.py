@@ -9,7 +9,7 @@ from celery import shared_task
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
-from agents_app import epics, planning, reaper, runtime
+from agents_app import epics, planning, reaper, runtime, scheduler, verification_phase
 
 
 @task_prerun.connect
@@ -27,6 +27,16 @@ def plan_session(self, session_id: int) -> str:  # noqa: ANN001
 @shared_task(name="agents_app.tasks.run_agent", bind=True, acks_late=True)
 def run_agent(self, run_id: int) -> str:  # noqa: ANN001
     return runtime.execute(run_id, task_id=self.request.id)
+
+
+@shared_task(name="agents_app.tasks.run_verification", bind=True, acks_late=True)
+def run_verification(self, verification_id: int) -> str:  # noqa: ANN001
+    return verification_phase.execute(verification_id, task_id=self.request.id)
+
+
+@shared_task(name="agents_app.tasks.advance_session")
+def advance_session(session_id: int) -> None:
+    scheduler.advance(session_id)
 
 
 @shared_task(name="agents_app.tasks.advance_epic")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +38,11 @@ def needs_approval(run: AgentRun, policy: AgentPolicy) -> bool:
 class Toolbox:
     """Runs tool calls for one agent step. `checkpoint` is mutated (seen versions, pending approval)."""
 
-    def __init__(self, run: AgentRun, checkpoint: dict, policy: AgentPolicy, step: int) -> None:
+    def __init__(
+        self, run: AgentRun, checkpoint: dict, policy: AgentPolicy, step: int, checked: dict[str, dict] | None = None
+    ) -> None:
         self.run, self.checkpoint, self.policy, self.step = run, checkpoint, policy, step
+        self.checked = checked or {}  # run_checks reports, by tool call id (run before the step's transaction)
         self.actor = Actor.for_agent(run.agent.slug, run.agent.name)
         self.allowed = set(run.agent.tools) | {"finish", "report_progress"}
 
@@ -149,6 +153,26 @@ class Toolbox:
                 True,
             )
         return _result(call_id, f"ok: {result.artifact.path} is now v{result.latest_number} ({result.outcome})")
+
+    def _tool_run_checks(self, call: ToolCall, outcome: StepOutcome) -> dict:
+        report = self.checked.get(call.id)
+        if report is None:
+            return _result(call.id, "error: the checks did not run for this call; call run_checks again", True)
+        compact = {
+            "status": report.get("status"),
+            "summary": report.get("summary") or report.get("reason", ""),
+            "checks": [
+                {
+                    "tool": c.get("tool"),
+                    "status": c.get("status"),
+                    "counts": c.get("counts", {}),
+                    "findings": c.get("findings", [])[:20],
+                    **({"output_tail": c.get("output_tail", "")[-1500:]} if c.get("status") != "passed" else {}),
+                }
+                for c in report.get("checks", [])
+            ],
+        }
+        return _result(call.id, json.dumps(compact, ensure_ascii=False), report.get("status") == "failed")
 
     def _tool_request_approval(self, call: ToolCall, outcome: StepOutcome) -> None:
         self._park(call, outcome, action=str(call.input["action"])[:60], summary=str(call.input["summary"]), details={})

@@ -43,6 +43,15 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             "additionalProperties": False,
         },
     ),
+    "run_checks": ToolSpec(
+        name="run_checks",
+        description=(
+            "Run the session's checks on the files as they are now, in a sandbox: Python compiles, ruff, pytest, "
+            "SQL loads in SQLite, JavaScript parses and its tests run. Returns each check's status and findings "
+            "(path, line, message). Use it before you finish, and fix what fails."
+        ),
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    ),
     "request_approval": ToolSpec(
         name="request_approval",
         description="Ask a lead to approve a decision before you act on it. You resume when they decide.",

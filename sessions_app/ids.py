@@ -27,3 +27,7 @@ def approval_public_id() -> str:
 
 def knowledge_public_id() -> str:
     return new_public_id("kn")
+
+
+def verification_public_id() -> str:
+    return new_public_id("ver")

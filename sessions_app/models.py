@@ -321,7 +321,10 @@ class Feedback(models.Model):
     run = models.ForeignKey(
         "agents_app.AgentRun", null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
     )
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    #: Null: Harness itself (a checks report sent back to the agent that wrote the failing file).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     text = models.TextField()
     status = models.CharField(max_length=10, choices=FeedbackStatus.choices, default=FeedbackStatus.PENDING)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -27,6 +27,7 @@ def ensure_builtin_agents() -> None:
     from django.apps import apps
 
     importlib.import_module("agents_app.migrations.0003_builtin_agents").create(apps, None)
+    importlib.import_module("agents_app.migrations.0008_run_checks_tool").grant(apps, None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,7 +107,16 @@ def celery_worker_session(django_db_setup, django_db_blocker):  # noqa: ANN001, 
 
     with django_db_blocker.unblock():
         app.control.purge()
-        with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+        from django.conf import settings
+
+        with start_worker(
+            app,
+            pool="threads",
+            concurrency=4,
+            perform_ping_check=False,
+            shutdown_timeout=30,
+            queues=settings.HARNESS_WORKER_QUEUES,
+        ):
             yield app
 
 
@@ -147,7 +157,9 @@ def worker(celery_worker_session, transactional_db):  # noqa: ANN001, ANN201
 def _queued(app) -> int:  # noqa: ANN001
     with app.connection_for_read() as conn:
         try:
-            return conn.default_channel.client.llen("celery") if hasattr(conn.default_channel, "client") else 0
+            if not hasattr(conn.default_channel, "client"):
+                return 0
+            return sum(conn.default_channel.client.llen(q) for q in ("celery", "verification"))
         except Exception:  # noqa: BLE001 - an unreachable broker is not a busy one
             return 0
 

@@ -27,6 +27,7 @@ process: they hold workers that run as threads of the test process, not separate
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -182,6 +183,7 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
         visual_context=hint.get("visual_context") or {},
         task_type=hint.get("task_type", "feature"),
         feedback=feedback or None,
+        **{key: hint[key] for key in ("spec", "files") if hint.get(key) is not None},
     )
     step = history.assistant_turns
     call_id = lambda i: f"toolu_offline_{step}_{i}"  # noqa: E731
@@ -228,10 +230,15 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
 
 
 def _feedback_target(files: list, written: set[str], feedback: list[str]):  # noqa: ANN202
+    """The file the feedback names: by its whole path first, then by its bare name (as a word)."""
     candidates = [f for f in files if f.path in written]
-    for file in candidates:
-        if any(file.path in text or file.path.rsplit("/", 1)[-1] in text for text in feedback):
-            return file
+    for matches in (
+        lambda path, text: path in text,
+        lambda path, text: re.search(rf"(?<![\w/.]){re.escape(path.rsplit('/', 1)[-1])}\b", text) is not None,
+    ):
+        for file in candidates:
+            if any(matches(file.path, text) for text in feedback):
+                return file
     return candidates[0] if candidates else None
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from agents_app import scheduler
 from agents_app.models import AgentRun, RunStatus
+from agents_app.run_queue import queue_run
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict
 from sessions_app.events import Actor, event_record, session_lock_row
@@ -85,7 +85,7 @@ def approval_decide(*, user: Any, approval: ApprovalRequest, decision: str, comm
         )
         if run is not None and run.status == RunStatus.AWAITING_APPROVAL:
             if session.status == SessionStatus.RUNNING:
-                scheduler.queue_run(run, actor=actor, event_type="agent.resumed", data={"approval": approval.public_id})
+                queue_run(run, actor=actor, event_type="agent.resumed", data={"approval": approval.public_id})
             else:
                 run.status = RunStatus.PAUSED
                 run.save(update_fields=["status"])

@@ -148,6 +148,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("HARNESS_REAPER_INTERVAL_SECONDS", 15),
     },
 }
+# Checks of generated code run on their own queue, so a `verifier` worker bounds how many sandboxes run at
+# once (the Procfile's `verifier`); the embedded and test workers consume both queues.
+HARNESS_VERIFICATION_QUEUE = env_str("HARNESS_VERIFICATION_QUEUE", "verification")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"agents_app.tasks.run_verification": {"queue": HARNESS_VERIFICATION_QUEUE}}
+HARNESS_WORKER_QUEUES = ["celery", HARNESS_VERIFICATION_QUEUE]
 # The in-process worker runs inside the web server when there is no Redis broker.
 HARNESS_EMBEDDED_WORKER = env_bool("HARNESS_EMBEDDED_WORKER", not REDIS_URL)
 
