@@ -57,13 +57,15 @@ class AgentPolicyForm(forms.ModelForm):
             "approval_triggers",
             "max_parallel_agents",
             "token_budget_per_session",
+            "verification",
+            "verification_repair_rounds",
         )
 
 
 @admin.register(AgentPolicy)
 class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
     form = AgentPolicyForm
-    list_display = ("organization", "max_parallel_agents", "token_budget_per_session", "updated_at")
+    list_display = ("organization", "max_parallel_agents", "token_budget_per_session", "verification", "updated_at")
     filter_horizontal = ("disabled_agents",)
 
     def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
@@ -79,6 +81,8 @@ class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
             approval_triggers=list(data.get("approval_triggers") or []),
             max_parallel_agents=data["max_parallel_agents"],
             token_budget_per_session=data["token_budget_per_session"],
+            verification=data["verification"],
+            verification_repair_rounds=data["verification_repair_rounds"],
         )
         obj.pk = policy.pk
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from agents_app.models import AgentDefinition, AgentPolicy, AgentRun
+from agents_app.models import AgentDefinition, AgentPolicy, AgentRun, VerificationRun, VerificationStatus
 from sessions_app.access import has_role
 from sessions_app.errors import NotFound
 from sessions_app.models import DevelopmentSession, Organization, Role
@@ -70,3 +71,29 @@ def run_get_visible(*, user, public_id: str) -> AgentRun:  # noqa: ANN001
     if run is None:
         raise NotFound(f"Run {public_id!r} not found.")
     return run
+
+
+def verification_latest(*, session: Any) -> VerificationRun | None:
+    return VerificationRun.objects.filter(session=session).select_related("requested_by").first()
+
+
+def verification_report(check: VerificationRun | None) -> dict:
+    """The latest check as the API shows it: the session's `verification` summary plus the full report."""
+    if check is None:
+        return {**verification_summary(None), "requested_by": None, "report": None}
+    requested_by = check.requested_by.get_username() if check.requested_by_id else None
+    return {**verification_summary(check), "requested_by": requested_by, "report": check.report or None}
+
+
+def verification_summary(check: VerificationRun | None) -> dict:
+    """The session API's `verification` field."""
+    if check is None:
+        return {"status": "pending", "summary": "", "at": None, "id": None}
+    status = {VerificationStatus.QUEUED: "pending"}.get(check.status, check.status)
+    return {
+        "status": status,
+        "summary": check.summary,
+        "at": (check.finished_at or check.started_at or check.queued_at).isoformat() if check.queued_at else None,
+        "id": check.public_id,
+        "round": check.round,
+    }

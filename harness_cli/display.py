@@ -99,9 +99,27 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "epic.child_status": lambda who, agent, data: (
         f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
     ),
+    "verification.queued": lambda who, agent, data: (
+        f"checks queued over {data.get('files', '?')} files" + (f" ({data['reason']})" if data.get("reason") else "")
+    ),
+    "verification.started": lambda who, agent, data: "checks running in a sandbox: {}".format(
+        ", ".join(data.get("checks") or []) or "nothing to check"
+    ),
+    "verification.check": lambda who, agent, data: _check_line(data),
+    "verification.completed": lambda who, agent, data: (
+        f"checks: {data.get('summary') or data.get('reason') or ''} — {str(data.get('status', '')).replace('_', ' ')}"
+    ),
     "session.completed": lambda who, agent, data: "session completed" + _spent(data),
     "session.failed": lambda who, agent, data: f"session failed: {data.get('summary', '')}",
 }
+
+
+def _check_line(data: dict) -> str:
+    counts = data.get("counts") or {}
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    first = (data.get("findings") or [{}])[0]
+    where = f" — first: {first.get('path')}:{first.get('line') or ''} {first.get('message', '')[:120]}" if first else ""
+    return f"check {data.get('tool')}: {data.get('status')}" + (f" ({shown})" if shown else "") + where
 
 
 def describe(event: dict) -> str | None:

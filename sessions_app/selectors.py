@@ -85,6 +85,7 @@ def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
         session.artifacts.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
     )
     session.pending_approvals = session.approvals.filter(status="pending").count()
+    session.latest_verification = session.verifications.order_by("-created_at", "-id").first()
     session.child_list = (
         list(
             DevelopmentSession.objects.filter(parent=session)

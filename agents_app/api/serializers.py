@@ -86,3 +86,15 @@ class KnowledgeHitOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField(source="document.updated_at")
     rank = serializers.FloatField()
     snippet = serializers.CharField()
+
+
+class VerificationReportOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pending", "running", "passed", "failed", "not_verified"])
+    summary = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    id = serializers.CharField(allow_null=True)
+    round = serializers.IntegerField(required=False)
+    requested_by = serializers.CharField(allow_null=True, required=False)
+    report = serializers.JSONField(
+        allow_null=True, help_text="checks (tool, status, counts, exit_code, duration_ms, output_tail, findings)"
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path(SESSION + "resume/", views.SessionResumeView.as_view(), name="api-session-resume"),
     path(SESSION + "cancel/", views.SessionCancelView.as_view(), name="api-session-cancel"),
     path(SESSION + "retry/", views.SessionRetryView.as_view(), name="api-session-retry"),
+    path(SESSION + "verification/", views.SessionVerificationView.as_view(), name="api-session-verification"),
     path(RUN + "pause/", views.RunPauseView.as_view(), name="api-run-pause"),
     path(RUN + "resume/", views.RunResumeView.as_view(), name="api-run-resume"),
     path(RUN + "cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),

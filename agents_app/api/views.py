@@ -18,10 +18,11 @@ from agents_app.api.serializers import (
     KnowledgeHitOutput,
     KnowledgeOutput,
     KnowledgeSearchInput,
+    VerificationReportOutput,
 )
 from agents_app.knowledge import knowledge_get, knowledge_search
-from agents_app.selectors import agent_availability, run_get
-from agents_app.services import approvals, control, knowledge
+from agents_app.selectors import agent_availability, run_get, verification_latest, verification_report
+from agents_app.services import approvals, control, knowledge, verification
 from sessions_app.access import organization_for
 from sessions_app.api.base import SessionScopedView, parse
 from sessions_app.api.serializers import ApprovalDecideInput, ApprovalOutput, RunOutput
@@ -130,3 +131,22 @@ class KnowledgeDetailView(APIView):
     def delete(self, request: Request, document_id: str) -> Response:
         knowledge.knowledge_delete(user=request.user, document=knowledge_get(user=request.user, public_id=document_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionVerificationView(SessionScopedView):
+    """GET the latest checks report; POST runs the checks again (collaborators)."""
+
+    @extend_schema(responses={200: VerificationReportOutput})
+    def get(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        check = verification_latest(session=session)
+        return Response(VerificationReportOutput(verification_report(check)).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: VerificationReportOutput, 403: dict, 404: dict, 409: dict},
+        description="Queue the checks over the session's files as they are now; 409 while agents or checks run.",
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        check = verification.verification_rerun(user=request.user, session=self.get_session(request, session_id))
+        return Response(VerificationReportOutput(verification_report(check)).data, status=status.HTTP_202_ACCEPTED)

@@ -10,7 +10,10 @@ from agents_app.models import AgentDefinition, AgentPolicy
 from sessions_app.models import Organization
 from sessions_app.services.audit import audit_record, model_snapshot
 
-POLICY_FIELDS = ["approval_triggers", "max_parallel_agents", "token_budget_per_session", "disabled_agents"]
+POLICY_FIELDS = [
+    "approval_triggers", "max_parallel_agents", "token_budget_per_session", "verification",
+    "verification_repair_rounds", "disabled_agents",
+]  # fmt: skip
 
 
 @transaction.atomic

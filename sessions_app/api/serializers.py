@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sessions_app.events import event_payload
@@ -138,6 +139,14 @@ class ChildSessionOutput(serializers.Serializer):
         return [d.public_id for d in child.depends_on.all()]
 
 
+class VerificationSummaryOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pending", "running", "passed", "failed", "not_verified"])
+    summary = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    id = serializers.CharField(allow_null=True, help_text="The check's id (ver_…).")
+    round = serializers.IntegerField(required=False, help_text="Repair rounds before this check.")
+
+
 class SessionDetailOutput(SessionListOutput):
     visual_context = serializers.JSONField()
     plan = serializers.JSONField()
@@ -153,6 +162,13 @@ class SessionDetailOutput(SessionListOutput):
     last_event_seq = serializers.IntegerField()
     started_at = serializers.DateTimeField()
     permissions = serializers.SerializerMethodField()
+    verification = serializers.SerializerMethodField()
+
+    @extend_schema_field(VerificationSummaryOutput)
+    def get_verification(self, session) -> dict:  # noqa: ANN001
+        from agents_app.selectors import verification_summary
+
+        return verification_summary(getattr(session, "latest_verification", None))
 
     def get_permissions(self, session) -> dict:  # noqa: ANN001
         access = self.context.get("access")

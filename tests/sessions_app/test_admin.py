@@ -86,6 +86,8 @@ def test_a_policy_change_in_the_admin_is_audited_and_stores_a_list(client, cast,
             "approval_triggers": ["any_write", "restricted_agent_write"],
             "max_parallel_agents": 3,
             "token_budget_per_session": 100000,
+            "verification": "gate",
+            "verification_repair_rounds": 1,
         },
     )
 
@@ -94,6 +96,8 @@ def test_a_policy_change_in_the_admin_is_audited_and_stores_a_list(client, cast,
     assert list(policy.disabled_agents.all()) == [devops]
     entry = AuditEntry.objects.get(action="policy.created")
     assert entry.after["max_parallel_agents"] == 3 and entry.after["disabled_agents"] == [devops.pk]
+    assert (policy.verification, policy.verification_repair_rounds) == ("gate", 1)
+    assert entry.after["verification"] == "gate"
 
 
 def test_an_agent_definition_change_is_audited_with_before_and_after(client, root):
