@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents_app.offline_project import backend, database, docs, frontend, ops, review, testgen
+from agents_app.offline_project import backend, database, docs, frontend, ops, reset, review, testgen
 from agents_app.offline_project.spec import spec_for
 from agents_app.offline_project.text import checked_python, extension, feedback_lines, header, prose
 
@@ -68,7 +68,9 @@ AGENTS = {
     "ux-designer": lambda b: [("docs/ui-spec.md", "docs", docs.ui_spec(b.spec, b.requirements, b.visual))],
     "architect": lambda b: [("docs/architecture.md", "docs", docs.architecture(b.spec))],
     "database": lambda b: database.files(b.spec),
-    "backend": lambda b: backend.files(b.spec),
+    "backend": lambda b: backend.files(
+        b.spec, reset.api_source(b.spec) if b.spec["kind"] == "password_reset" else None
+    ),
     "frontend": lambda b: frontend.files(b.spec, b.visual),
     "test-engineer": lambda b: testgen.files(b.spec),
     "reviewer": lambda b: [("docs/review.md", "docs", review.review_markdown(b.spec, b.files))],

@@ -331,14 +331,9 @@ def api_source(spec: dict) -> str:
     return "".join(parts)
 
 
-def files(spec: dict) -> list[tuple[str, str, str]]:
-    """(path, kind, source without header) for the backend agent."""
-    if spec["kind"] == "password_reset":
-        from agents_app.offline_project.reset import api_source as reset_api
-
-        api = reset_api(spec)
-    else:
-        api = api_source(spec)
+def files(spec: dict, api: str | None = None) -> list[tuple[str, str, str]]:
+    """(path, kind, source without header) for the backend agent; `api` replaces the CRUD API (reset flow)."""
+    api = api if api is not None else api_source(spec)
     return [
         ("app/__init__.py", "code", _init(spec)),
         ("app/store.py", "code", STORE),
