@@ -127,6 +127,7 @@ def team_analytics(period: Period) -> dict[str, Any]:
         "failures": failure_patterns(period),
         "productivity": team_productivity(period),
         "cost": tokens_and_cost(period),
+        "verification": verification_outcomes(period),
     }
 
 
@@ -152,6 +153,27 @@ def session_totals(period: Period) -> dict[str, Any]:
         "sessions": total,
         "by_status": {status: counts.get(status, 0) for status in SessionStatus.values},
         "success_rate": _rate(counts.get(SessionStatus.COMPLETED, 0), finished),
+    }
+
+
+def verification_outcomes(period: Period) -> dict[str, Any]:
+    """How the sessions' checks ended (the latest check of each session), in one query."""
+    from agents_app.models import VerificationRun, VerificationStatus
+
+    latest = VerificationRun.objects.filter(session=OuterRef("pk")).order_by("-created_at", "-id")
+    rows = dict(
+        _sessions(period)
+        .annotate(check_status=Subquery(latest.values("status")[:1]))
+        .exclude(check_status__isnull=True)
+        .values_list("check_status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    decided = rows.get("passed", 0) + rows.get("failed", 0)
+    return {
+        "checked_sessions": sum(rows.values()),
+        "by_status": {status: rows.get(status, 0) for status in VerificationStatus.values},
+        "pass_rate": _rate(rows.get("passed", 0), decided),
     }
 
 
@@ -224,8 +246,8 @@ def failure_patterns(period: Period) -> list[dict[str, Any]]:
     completion = later.filter(type="agent.completed", run=OuterRef("run")).order_by("seq").values("seq")[:1]
     failed = (
         SessionEvent.objects.filter(
+            Q(type="agent.failed") | Q(type="session.failed", data__category="verification"),
             session__organization=period.organization,
-            type="agent.failed",
             at__gte=period.since,
             at__lte=period.until,
         )

@@ -32,6 +32,12 @@ class AnalyticsCostOutput(serializers.Serializer):
     by_session = SessionUsageOutput(many=True, help_text="The costliest sessions, as their own pages show them.")
 
 
+class AnalyticsVerificationOutput(serializers.Serializer):
+    checked_sessions = serializers.IntegerField(help_text="Sessions whose files were checked at least once.")
+    by_status = serializers.DictField(child=serializers.IntegerField(), help_text="Their latest check's status.")
+    pass_rate = serializers.FloatField(allow_null=True, help_text="Passed / (passed + failed); null with none.")
+
+
 class AnalyticsOutput(serializers.Serializer):
     organization = serializers.CharField()
     since = serializers.DateTimeField()
@@ -43,3 +49,4 @@ class AnalyticsOutput(serializers.Serializer):
     failures = serializers.JSONField()
     productivity = serializers.JSONField()
     cost = AnalyticsCostOutput()
+    verification = AnalyticsVerificationOutput()
