@@ -14,11 +14,12 @@ from agents_app.llm import offline
 from agents_app.models import AgentPolicy, AgentRun, VerificationRun
 from agents_app.offline_templates import OfflineFile
 from sessions_app.models import Feedback, SessionEvent
+from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
 from tests.support import assert_gap_free, wait_for, wait_for_status
 
-CALC = 'def add(a, b):\n    return a + b\n'
-BROKEN_TEST = 'from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 5\n'
-FIXED_TEST = 'from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n'
+CALC = "def add(a, b):\n    return a + b\n"
+BROKEN_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 5\n"
+FIXED_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
 
 
 def events(session, type_: str) -> list[dict]:  # noqa: ANN001
@@ -138,3 +139,23 @@ def test_policy_off_runs_no_checks(worker, start, acme, calc_project):
     assert session.status == "completed"
     assert not VerificationRun.objects.filter(session=session).exists()
     assert "verification" not in events(session, "session.completed")[0]
+
+
+def test_the_model_path_runs_the_checks_and_reads_their_result(worker, start, acme, settings, fake_anthropic):  # noqa: F811
+    set_policy(acme, verification="off")
+    settings.HARNESS_LLM, settings.ANTHROPIC_API_KEY = "anthropic", "k"
+    settings.ANTHROPIC_BASE_URL = fake_anthropic.base_url
+    fake_anthropic.queue_tool_use("write_file", {"path": "app/calc.py", "content": "def add(a, b)\n    return a + b\n"})
+    fake_anthropic.queue_tool_use("run_checks", {})
+    fake_anthropic.queue_tool_use("finish", {"summary": "wrote calc"})
+
+    session = wait_for_status(start(agents=["backend"]), "completed", "failed", timeout=60)
+
+    assert session.status == "completed", session.completion_summary
+    assert fake_anthropic.violations == []
+    after_checks = fake_anthropic.requests[2]["body"]["messages"][-1]["content"]
+    result = next(b for b in after_checks if b.get("type") == "tool_result")
+    report = json.loads(result["content"] if isinstance(result["content"], str) else result["content"][0]["text"])
+    assert report["status"] == "failed" and result.get("is_error") is True
+    compile_check = next(c for c in report["checks"] if c["tool"] == "compile")
+    assert compile_check["findings"][0]["path"] == "app/calc.py" and compile_check["findings"][0]["line"] == 1
