@@ -100,26 +100,80 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
         f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
     ),
     "verification.queued": lambda who, agent, data: (
-        f"checks queued over {data.get('files', '?')} files" + (f" ({data['reason']})" if data.get("reason") else "")
+        f"checks queued over {data.get('files', '?')} files"
+        + (f" (repair round {data['round']})" if data.get("round") else "")
+        + (f" ({data['reason']})" if data.get("reason") else "")
     ),
     "verification.started": lambda who, agent, data: "checks running in a sandbox: {}".format(
         ", ".join(data.get("checks") or []) or "nothing to check"
     ),
     "verification.check": lambda who, agent, data: _check_line(data),
-    "verification.completed": lambda who, agent, data: (
-        f"checks: {data.get('summary') or data.get('reason') or ''} — {str(data.get('status', '')).replace('_', ' ')}"
-    ),
+    "verification.completed": lambda who, agent, data: _completed_line(data),
     "session.completed": lambda who, agent, data: "session completed" + _spent(data),
     "session.failed": lambda who, agent, data: f"session failed: {data.get('summary', '')}",
 }
 
 
+def check_badge(result: dict) -> str:
+    """A check as the server's summary writes it: `lint 2 ✗`, `tests 12/12 ✓`, `js timeout`."""
+    label, status, counts = result.get("label") or result.get("tool") or "check", result.get("status"), {}
+    counts = result.get("counts") or counts
+    if status in ("skipped", "timeout", "error"):
+        return f"{label} {status}"
+    if result.get("tool") in ("pytest", "node-test") and counts.get("tests") is not None:
+        return f"{label} {counts.get('passed', 0)}/{counts.get('tests', 0)} {'✓' if status == 'passed' else '✗'}"
+    if status == "passed":
+        return f"{label} ✓"
+    return f"{label} {counts.get('errors') or len(result.get('findings') or [])} ✗"
+
+
+def _finding(finding: dict) -> str:
+    where = finding.get("path") or ""
+    if where and finding.get("line"):
+        where += f":{finding['line']}"
+    code = finding.get("code") if finding.get("code") not in (None, "failed") else ""
+    return " ".join(part for part in (where, code, str(finding.get("message") or "")[:120]) if part)
+
+
 def _check_line(data: dict) -> str:
-    counts = data.get("counts") or {}
-    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-    first = (data.get("findings") or [{}])[0]
-    where = f" — first: {first.get('path')}:{first.get('line') or ''} {first.get('message', '')[:120]}" if first else ""
-    return f"check {data.get('tool')}: {data.get('status')}" + (f" ({shown})" if shown else "") + where
+    findings = data.get("findings") or []
+    errors = [f for f in findings if f.get("severity") != "warning"]
+    warnings = len(findings) - len(errors)
+    line = f"check {check_badge(data)}"
+    if data.get("status") in ("timeout", "error"):
+        seconds = (data.get("duration_ms") or 0) / 1000
+        line += f" (exit {data.get('exit_code')}, after {seconds:.1f} s)"
+    if errors:
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        return f"{line} — {_finding(errors[0])}{more}"
+    if warnings:
+        return f"{line} — {warnings} warning{'s' if warnings != 1 else ''}, first {_finding(findings[0])}"
+    return line
+
+
+def _rounds(data: dict) -> str:
+    rounds = int(data.get("round") or 0)
+    return f" (after {rounds} repair round{'s' if rounds != 1 else ''})" if rounds else ""
+
+
+def _completed_line(data: dict) -> str:
+    status = str(data.get("status") or "")
+    if status == "not_verified":
+        reason = data.get("reason") or str(data.get("summary") or "").removeprefix("not verified: ")
+        return f"checks: not verified — {reason}{_rounds(data)}"
+    return f"checks: {data.get('summary') or ''} — {status}{_rounds(data)}"
+
+
+def checks_line(verification: dict | None) -> str:
+    """`harness status`: a session's latest checks (its API `verification` field) on one line."""
+    if not verification:
+        return "checks: — (this server does not report them)"
+    status, summary = verification.get("status") or "pending", verification.get("summary") or ""
+    if status == "pending":
+        return "checks: queued" if verification.get("id") else "checks: pending (they run when the agents finish)"
+    if status == "running":
+        return "checks: running in the sandbox"
+    return _completed_line({**verification, "summary": summary})
 
 
 def describe(event: dict) -> str | None:

@@ -12,7 +12,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from harness_cli.client import Client, CliError
-from harness_cli.display import Renderer, usage_line
+from harness_cli.display import Renderer, checks_line, usage_line
 from harness_cli.money import dollars
 
 HELP = """commands:
@@ -63,6 +63,8 @@ class Commands:
         self.out.plain(f"{session['id']} {session['status']} · phase {session['current_phase'] or '-'}")
         if session.get("usage"):
             self.out.plain(f"usage: {usage_line(session['usage'])}")
+        if "verification" in session:
+            self.out.plain(checks_line(session["verification"]))
         for run in session["runs"]:
             agent, activity = run["agent"]["slug"], run["current_activity"]
             usage = run.get("usage")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness_cli import config
 from harness_cli.client import EXIT_FAILED, EXIT_USAGE, Client, CliError
-from harness_cli.display import Renderer
+from harness_cli.display import Renderer, checks_line
 from harness_cli.interactive import Commands, interact
 from harness_cli.stream import Follower
 
@@ -103,7 +103,8 @@ def cmd_status(argv: list[str]) -> int:
     session = client.session(args.session)
     out = Renderer(json_lines=args.json, live_bars=False)
     if args.json:
-        out.event({"type": "cli.status", "seq": None, "actor": {"name": "cli"}, "data": session})
+        checks = checks_line(session.get("verification"))
+        out.event({"type": "cli.status", "seq": None, "actor": {"name": "cli"}, "data": session, "checks": checks})
     else:
         Commands(client, session["id"], session["web_url"], out).cmd_status([])
     return 0 if session["status"] == TERMINAL_OK else EXIT_FAILED
