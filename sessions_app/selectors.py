@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from sessions_app.access import organizations_of, sessions_visible_to
 from sessions_app.errors import InvalidInput, NotFound
@@ -51,7 +51,20 @@ def session_list(
         queryset = queryset.filter(created_by__username=created_by)
     if search:
         queryset = queryset.filter(Q(intent__icontains=search) | Q(public_id=search))
-    return queryset.annotate(run_count=Count("runs", distinct=True))
+    return queryset.annotate(run_count=Count("runs", distinct=True), **_latest_verification()).order_by(
+        "-created_at", "-id"
+    )
+
+
+def _latest_verification() -> dict[str, Subquery]:
+    """The status and summary of each session's latest check, as two subqueries (no query per row)."""
+    from agents_app.models import VerificationRun
+
+    latest = VerificationRun.objects.filter(session=OuterRef("pk")).order_by("-created_at", "-id")
+    return {
+        "verification_status": Subquery(latest.values("status")[:1]),
+        "verification_summary": Subquery(latest.values("summary")[:1]),
+    }
 
 
 def session_get(*, user: Any, public_id: str) -> DevelopmentSession:

@@ -102,6 +102,13 @@ def web_url_for(request, public_id: str) -> str:  # noqa: ANN001
     return request.build_absolute_uri(path) if request is not None else path
 
 
+class VerificationBriefOutput(serializers.Serializer):
+    """A session's latest checks in a list: status and summary only (annotated by `session_list`)."""
+
+    status = serializers.ChoiceField(choices=["pending", "running", "passed", "failed", "not_verified"])
+    summary = serializers.CharField()
+
+
 class SessionListOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     organization = serializers.CharField(source="organization.slug")
@@ -119,9 +126,19 @@ class SessionListOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField()
     web_url = serializers.SerializerMethodField()
+    verification = serializers.SerializerMethodField()
 
     def get_web_url(self, session) -> str:  # noqa: ANN001
         return web_url_for(self.context.get("request"), session.public_id)
+
+    @extend_schema_field(VerificationBriefOutput)
+    def get_verification(self, session) -> dict:  # noqa: ANN001
+        """From the annotations of `session_list`: never a query per row (no check yet, or queued: pending)."""
+        status = getattr(session, "verification_status", None)
+        return {
+            "status": "pending" if status in (None, "queued") else status,
+            "summary": getattr(session, "verification_summary", None) or "",
+        }
 
 
 class ChildSessionOutput(serializers.Serializer):
