@@ -7,7 +7,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, TextLexer, get_lexer_by_name, guess_lexer_for_filename
 from pygments.util import ClassNotFound
 
-FORMATTER = HtmlFormatter(cssclass="hl", linenos="table", wrapcode=True)
+# `linespans`: each line is `<span id="line-N">`, so the Checks panel can point at a finding's line.
+FORMATTER = HtmlFormatter(cssclass="hl", linenos="table", wrapcode=True, linespans="line")
 DIFF_FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
 
 

@@ -1,6 +1,7 @@
 // The live session page: every panel is driven by the event stream (replayed, then live).
 import { SessionStream } from "./live.js";
 import { drawGraph } from "./graph.js";
+import { ChecksPanel } from "./checks.js";
 
 const root = document.getElementById("session");
 const sessionId = root.dataset.session;
@@ -272,6 +273,9 @@ const DESCRIBE = {
   "epic.breakdown_ready": (e) => `split into ${e.data.children.length} child sessions (${e.data.source})`,
   "epic.child_status": (e) => `child ${e.data.key} ${e.data.status}`,
   "knowledge.consulted": (e) => `knowledge consulted for ${e.data.decision}: ${e.data.documents.map((d) => d.title).join("; ")}`,
+  "verification.queued": (e) => `checks queued${e.data.files ? ` over ${e.data.files} files` : ""}${e.data.reason ? ` (${e.data.reason})` : ""}`,
+  "verification.started": (e) => `checks running in a sandbox: ${(e.data.checks || []).join(", ") || "nothing to check"}`,
+  "verification.completed": (e) => `checks ${e.data.status.replace("_", " ")}: ${e.data.summary || e.data.reason || ""}`,
   "approval.decided": (e) => `${e.actor.name} ${e.data.decision} ${e.data.approval}${e.data.comment ? ` — ${e.data.comment}` : ""}`,
 };
 
@@ -355,6 +359,7 @@ function apply(event) {
         if (["completed", "failed", "cancelled"].includes(data.status)) state.finishedAt = new Date(event.at);
       }
   }
+  if (checks.apply(event) || event.type.startsWith("artifact.")) checks.render();  // findings link to the files
   if (event.seq) feed(event);
   if (USAGE_EVENTS.test(event.type)) refreshUsageSoon(event, 300);
   else if (event.type === "agent.progress") refreshUsageSoon(event, 5000);
@@ -369,13 +374,15 @@ function apply(event) {
 
 // --- code panel ----------------------------------------------------------------------------------
 
-async function openFile(artifactId, path, version) {
+async function openFile(artifactId, path, version, line) {
   const query = version ? `?version=${version}` : "";
   const response = await fetch(`/development/files/${artifactId}/${query}`, { credentials: "same-origin" });
   if (!response.ok) return;
   const file = await response.json();
-  state.selected = { id: artifactId, path, version: file.version, latest: file.latest, content: file.content, diff: file.diff_html, html: file.html, showingDiff: false };
-  $("file-path").textContent = `${path} · v${file.version}${file.version !== file.latest ? ` (latest v${file.latest})` : ""}`;
+  // A file reopened as it changes keeps the line a finding pointed at.
+  if (line === undefined && state.selected?.path === path) line = state.selected.line;
+  state.selected = { line, id: artifactId, path, version: file.version, latest: file.latest, content: file.content, diff: file.diff_html, html: file.html, showingDiff: false };
+  $("file-path").textContent = `${path} · v${file.version}${file.version !== file.latest ? ` (latest v${file.latest})` : ""}${line ? ` · line ${line}` : ""}`;
   $("file-view").innerHTML = file.html;  // Pygments output, escaped server-side
   const select = $("version-select");
   select.replaceChildren(...file.versions.map((v) => el("option", { value: String(v.number) }, `v${v.number} by ${v.author}`)));
@@ -384,14 +391,31 @@ async function openFile(artifactId, path, version) {
   $("show-diff").hidden = false;
   if ($("edit-file")) $("edit-file").hidden = false;
   renderFiles();
+  if (line) showLine(line);
 }
 
-$("version-select").addEventListener("change", (e) => openFile(state.selected.id, state.selected.path, e.target.value));
+// Mark one line of the file in the viewer (a finding's) and bring it into view.
+function showLine(line) {
+  const view = $("file-view");
+  view.querySelectorAll(".hl-line").forEach((node) => node.classList.remove("hl-line"));
+  const code = view.querySelector(`#line-${line}`);
+  const number = view.querySelectorAll(".linenos pre > span")[line - 1];
+  for (const node of [code, number]) if (node) node.classList.add("hl-line");
+  view.dataset.line = code ? String(line) : "";
+  if (!code) return;
+  // Scroll the viewer to the line (vertically only: the line numbers stay in sight), then the page to the viewer.
+  view.scrollLeft = 0;
+  view.scrollTop += code.getBoundingClientRect().top - view.getBoundingClientRect().top - view.clientHeight / 2;
+  view.scrollIntoView({ block: "nearest", behavior: "instant" });
+}
+
+$("version-select").addEventListener("change", (e) => openFile(state.selected.id, state.selected.path, e.target.value, null));
 $("show-diff").addEventListener("click", () => {
   const s = state.selected;
   s.showingDiff = !s.showingDiff;
   $("file-view").innerHTML = s.showingDiff ? s.diff : s.html;
   $("show-diff").textContent = s.showingDiff ? "Content" : "Diff";
+  if (!s.showingDiff && s.line) showLine(s.line);
 });
 if ($("edit-file")) {
   $("edit-file").addEventListener("click", () => {
@@ -440,6 +464,13 @@ function tick() {
   $("elapsed").textContent = `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
 }
 setInterval(tick, 1000);
+
+const checks = new ChecksPanel({
+  sessionId, initial: initial.verification, el, api, liveAfter: initial.last_event_seq,
+  files: () => state.files, open: (id, path, line) => openFile(id, path, undefined, line || null),
+});
+checks.render();
+checks.load();
 
 const stream = new SessionStream(sessionId, {
   after: 0,
