@@ -75,6 +75,8 @@ def start_worker_process(
         "--loglevel=WARNING",
         "--without-mingle",
         "--without-gossip",
+        "-Q",
+        ",".join(settings.HARNESS_WORKER_QUEUES),  # agents and checks alike
     ]
     return subprocess.Popen(
         command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from agents_app.offline_project.text import one_line, prose
+from agents_app.offline_project.text import one_line, parse_python, prose
 
 LONG_FUNCTION = 40
 METHODS = "GET|POST|PUT|PATCH|DELETE"
@@ -67,7 +67,7 @@ class Review:
 
     def python(self, path: str, content: str) -> None:
         try:
-            tree = ast.parse(content, filename=path)
+            tree = parse_python(content, path)
         except SyntaxError as exc:
             self.add("blocker", path, exc.lineno or 1, f"does not parse: {exc.msg}")
             return

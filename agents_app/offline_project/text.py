@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import html
 import re
+import threading
 import unicodedata
 
 COMMENT = {"py": "# {}", "sh": "# {}", "yml": "# {}", "ini": "# {}", "toml": "# {}", "sql": "-- {}",
@@ -67,10 +68,20 @@ def feedback_lines(feedback: list[str], path: str) -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
+#: CPython 3.11's parser keeps its recursion depth in shared state: two threads parsing at once can fail
+#: with "SystemError: AST constructor recursion depth mismatch" (seen on the threaded worker). One at a time.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse_python(source: str, path: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(source, filename=path)
+
+
 def checked_python(path: str, source: str) -> str:
     """`source` if it parses; a generator bug raises here rather than shipping a broken file."""
     try:
-        ast.parse(source, filename=path)
+        parse_python(source, path)
     except SyntaxError as exc:  # pragma: no cover - a generator bug
         raise ValueError(f"offline generator produced invalid Python in {path}: {exc}") from exc
     return source
