@@ -28,7 +28,12 @@ $(TOOLCHAIN)/.installed: requirements-checks.txt requirements.lock
 	$(TOOLCHAIN)/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -r requirements-checks.txt
 	touch $@
 
+# As root the sandbox runs as uid 65534, which must be able to reach the toolchain: a clone in a private
+# directory (mktemp -d is 0700) gets traverse permission (o+x, no listing) on the toolchain's parents.
 toolchain: $(TOOLCHAIN)/.installed
+	@test "$$(id -u)" != 0 || $(TOOLCHAIN_PYTHON) -c 'import os, pathlib, stat, sys; \
+	p = pathlib.Path(sys.argv[1]).resolve(); \
+	[os.chmod(d, d.stat().st_mode | stat.S_IXOTH) for d in [p, *p.parents] if not d.stat().st_mode & stat.S_IXOTH]' $(TOOLCHAIN)
 
 ## demo: embedded mode on a fresh machine — SQLite, in-process worker, offline LLM.
 demo: install toolchain
