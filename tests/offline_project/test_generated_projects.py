@@ -185,3 +185,23 @@ def test_the_docs_list_every_route_the_code_serves(project):
     )
     assert documented == set(real), "architecture.md promises only routes that exist"
     assert "no code defines" not in files["docs/review.md"].content
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_sandboxed_checks_pass_and_fail_without_the_api(case):
+    """What the verification phase runs: every check passes on the project as built, and its tests fail
+    once the backend file is gone."""
+    from agents_app.verification.checks import run_checks
+
+    intent, requirements, task_type = CASES[case]
+    files = {path: file.content for path, file in project_files(intent, requirements, task_type).items()}
+
+    report = run_checks(files)
+    broken = run_checks({path: content for path, content in files.items() if path != "app/api.py"})
+
+    assert report["status"] == "passed", report["summary"]
+    tests = next(c for c in report["checks"] if c["tool"] == "pytest")
+    assert tests["counts"]["passed"] >= 6 and tests["counts"]["failed"] == 0
+    assert {c["tool"] for c in report["checks"]} >= {"compile", "ruff", "pytest", "sql"}
+    assert broken["status"] == "failed"
+    assert next(c for c in broken["checks"] if c["tool"] == "pytest")["status"] == "failed"
