@@ -228,3 +228,28 @@ def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
     yield url
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture
+def calc_project(monkeypatch):  # noqa: ANN001, ANN201
+    """The offline backend agent writes a tiny project whose one test is wrong until the checks' feedback
+    (which names `test_add`) reaches it; every other agent writes nothing."""
+    from agents_app.llm import offline
+    from agents_app.offline_templates import OfflineFile
+
+    calc = "def add(a, b):\n    return a + b\n"
+    broken = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 5\n"
+    fixed = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
+
+    def files(agent: str, *, feedback=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        if agent != "backend":
+            return []
+        test = fixed if feedback and any("test_add" in text for text in feedback) else broken
+        return [
+            OfflineFile("app/__init__.py", "code", "python", ""),
+            OfflineFile("app/calc.py", "code", "python", calc),
+            OfflineFile("tests/test_calc.py", "tests", "python", test),
+            OfflineFile("conftest.py", "code", "python", "# the project root is importable\n"),
+        ]
+
+    monkeypatch.setattr(offline, "files_provider", files)

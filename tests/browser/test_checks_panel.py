@@ -10,9 +10,7 @@ import re
 import pytest
 from guardian.shortcuts import assign_perm
 
-from agents_app.llm import offline
 from agents_app.models import AgentPolicy, VerificationRun
-from agents_app.offline_templates import OfflineFile
 from agents_app.verification import checks
 from artifacts_app.models import Artifact
 from tests.browser.conftest import shoot
@@ -135,29 +133,6 @@ def test_a_real_session_shows_its_checks_and_a_failing_finding_opens_its_line(
     assert row.locator("[data-checks]").get_attribute("data-checks") == "failed"
     newest = VerificationRun.objects.filter(session=session).latest("created_at")
     assert newest.status == "failed" and row.locator(".checks-summary").inner_text() == newest.summary
-
-
-CALC = "def add(a, b):\n    return a + b\n"
-BROKEN_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 5\n"
-FIXED_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
-
-
-@pytest.fixture
-def calc_project(monkeypatch):  # noqa: ANN201
-    """The backend agent writes a tiny project whose test is wrong until the checks' feedback reaches it."""
-
-    def files(agent: str, *, feedback=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        if agent != "backend":
-            return []
-        test = FIXED_TEST if feedback and any("test_add" in text for text in feedback) else BROKEN_TEST
-        return [
-            OfflineFile("app/__init__.py", "code", "python", ""),
-            OfflineFile("app/calc.py", "code", "python", CALC),
-            OfflineFile("tests/test_calc.py", "tests", "python", test),
-            OfflineFile("conftest.py", "code", "python", "# the project root is importable\n"),
-        ]
-
-    monkeypatch.setattr(offline, "files_provider", files)
 
 
 def test_a_repair_round_and_a_missing_sandbox_are_said_plainly(

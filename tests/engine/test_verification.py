@@ -8,40 +8,14 @@ import io
 import json
 import zipfile
 
-import pytest
-
-from agents_app.llm import offline
 from agents_app.models import AgentPolicy, AgentRun, VerificationRun
-from agents_app.offline_templates import OfflineFile
 from sessions_app.models import Feedback, SessionEvent
 from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
 from tests.support import assert_gap_free, wait_for, wait_for_status
 
-CALC = "def add(a, b):\n    return a + b\n"
-BROKEN_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 5\n"
-FIXED_TEST = "from app.calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
-
 
 def events(session, type_: str) -> list[dict]:  # noqa: ANN001
     return list(SessionEvent.objects.filter(session=session, type=type_).order_by("seq").values_list("data", flat=True))
-
-
-@pytest.fixture
-def calc_project(monkeypatch):  # noqa: ANN201
-    """The backend agent writes a tiny project whose test is wrong until feedback arrives."""
-
-    def files(agent: str, *, feedback=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        if agent != "backend":
-            return []
-        test = FIXED_TEST if feedback and any("test_add" in text for text in feedback) else BROKEN_TEST
-        return [
-            OfflineFile("app/__init__.py", "code", "python", ""),
-            OfflineFile("app/calc.py", "code", "python", CALC),
-            OfflineFile("tests/test_calc.py", "tests", "python", test),
-            OfflineFile("conftest.py", "code", "python", "# the project root is importable\n"),
-        ]
-
-    monkeypatch.setattr(offline, "files_provider", files)
 
 
 def set_policy(acme, **fields) -> None:  # noqa: ANN001, ANN003
