@@ -10,7 +10,8 @@ import re
 import pytest
 from guardian.shortcuts import assign_perm
 
-from agents_app.models import AgentPolicy, VerificationRun
+from agents_app.llm import offline
+from agents_app.models import AgentDefinition, AgentPolicy, VerificationRun
 from agents_app.verification import checks
 from artifacts_app.models import Artifact
 from tests.browser.conftest import shoot
@@ -36,9 +37,11 @@ def no_sideways_scroll(page) -> bool:  # noqa: ANN001
 
 
 def test_a_real_session_shows_its_checks_and_a_failing_finding_opens_its_line(
-    page_for, live_url, start, cast, api, settings
+    page_for, live_url, start, cast, api, request
 ):
-    settings.HARNESS_OFFLINE_STEP_SECONDS = 0.3  # long enough to ask for a re-run while the agents work
+    # Every agent is held at its first model call until the refused re-run has been seen: no race with the agents.
+    gates = [offline.hold(agent=slug, step=1) for slug in AgentDefinition.objects.values_list("slug", flat=True)]
+    request.addfinalizer(offline.release_all)
     session = start()  # "build a chat app": the offline provider's real project, checked in the sandbox
     assign_perm("sessions_app.view_developmentsession", cast["guest"], session)
     page = page_for(cast["member"], viewport={"width": 1400, "height": 1000})
@@ -53,6 +56,8 @@ def test_a_real_session_shows_its_checks_and_a_failing_finding_opens_its_line(
     assert re.search(r"still working|already (queued|running)|no files yet", page.inner_text("#rerun-status")), (
         page.inner_text("#rerun-status")
     )
+    assert gates and not any(g.released for g in gates)
+    offline.release_all()
 
     # The checks stream in: a passing badge per check, the same as the server's summary.
     page.wait_for_selector("#status.status-completed", timeout=TIMEOUT)
