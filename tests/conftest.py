@@ -226,8 +226,19 @@ def live_url(worker, tmp_path):  # noqa: ANN001, ANN201
     """daphne on the test database and Redis; this process runs the Celery worker."""
     server, url = start_daphne(tmp_path)
     yield url
+    stop_daphne(server)
+
+
+def stop_daphne(server) -> None:  # noqa: ANN001
+    """SIGTERM; daphne waits for open sockets (a browser's websocket) to close, so after 10 s it is killed."""
+    import subprocess
+
     server.terminate()
-    server.wait(timeout=10)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from sessions_app.events import Actor, event_record
 from sessions_app.models import DevelopmentSession
-from tests.conftest import _free_port, start_daphne
+from tests.conftest import _free_port, start_daphne, stop_daphne
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +114,7 @@ def test_a_redis_restart_mid_stream_loses_nothing(private_redis, cast, acme, tmp
     finally:
         if watcher.poll() is None:
             watcher.kill()
-        server.terminate()
-        server.wait(timeout=10)
+        stop_daphne(server)
 
     assert seen == list(range(1, 92)), (
         f"missing {sorted(set(range(1, 92)) - set(seen))}, duplicates {len(seen) - len(set(seen))}"
