@@ -5,6 +5,7 @@ SQLite, the in-memory channel layer, an in-process Celery worker and the offline
 `DATABASE_URL` and `REDIS_URL` switch to team mode (PostgreSQL, Redis, separate workers).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from config.env import database_from_url, env_bool, env_int, env_list, env_str, sqlite_database
@@ -18,6 +19,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Origins (scheme://host[:port]) whose pages may open a websocket with the session cookie; empty means the
 # server's own origin only. Token-header clients (the CLI) send no Origin and need none.
 HARNESS_ALLOWED_ORIGINS = env_list("HARNESS_ALLOWED_ORIGINS", [])
+# Every live stream (websocket, SSE) re-checks its user, token, membership and share this often, traffic or not.
+HARNESS_ACCESS_CHECK_SECONDS = float(env_str("HARNESS_ACCESS_CHECK_SECONDS", "2") or 2)
 
 INSTALLED_APPS = [
     "daphne",
@@ -52,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into its response
 ]
 
@@ -95,6 +99,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/development/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Login brute force (django-axes; the policy is sessions_app/login_lockout.py) ----------------
+# Failures in the cool-off window are counted per username+address, per username and per address, each with
+# its own limit: the small one stops one guesser (or a typing person) quickly without locking the account
+# for everyone; the wider two stop a guesser with many addresses and an address spraying usernames, while a
+# stranger needs many failures to lock someone out. The lock lasts the cool-off after the last failure.
+AXES_HANDLER = "sessions_app.login_lockout.LoginLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("HARNESS_LOGIN_FAILURE_LIMIT", 5)  # one username from one address
+HARNESS_LOGIN_USERNAME_FAILURE_LIMIT = env_int("HARNESS_LOGIN_USERNAME_FAILURE_LIMIT", 10)  # from all addresses
+HARNESS_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("HARNESS_LOGIN_ADDRESS_FAILURE_LIMIT", 20)  # over all usernames
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HARNESS_LOGIN_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True  # only that username from that address (LoginLockoutHandler)
+AXES_CLIENT_IP_CALLABLE = "sessions_app.login_lockout.client_address"  # = DRF's throttle key (HARNESS_NUM_PROXIES)
+AXES_LOCKOUT_CALLABLE = "sessions_app.login_lockout.lockout_response"  # 429 page (or JSON) with Retry-After
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -188,6 +209,29 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API's shape is public; its data is not
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: pinned with the package, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy (django-csp 4): everything from our own origin, no inline script anywhere (templates
+# load static files; json_script blocks are data, not code). style-src 'self' without 'unsafe-inline': our
+# templates and the admin's carry no style attributes, and scripts set styles through the CSSOM, which CSP
+# allows. connect-src 'self' covers fetch and, in CSP level 3 browsers, the same host's ws:/wss:.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],  # blob: the new-session form's previews of chosen screenshots
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 # --- Harness -------------------------------------------------------------------------------

@@ -21,6 +21,10 @@ function showPreviews() {
 }
 
 input.addEventListener("change", showPreviews);
+// Another organisation offers other agents: reload the form for it (a listener, not an inline onchange: CSP).
+document.getElementById("organization").addEventListener("change", (e) => {
+  location.search = `?organization=${encodeURIComponent(e.target.value)}`;
+});
 zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
 ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
 ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
