@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -17,6 +17,7 @@ from agents_app.services.start import development_start
 from sessions_app.access import session_access
 from sessions_app.api import serializers as s
 from sessions_app.api.base import SessionScopedView, parse, request_data
+from sessions_app.login_lockout import lockout_message, lockout_retry_after, login_failures_reset
 from sessions_app.api.pagination import DefaultCursorPagination
 from sessions_app.selectors import (
     approval_list,
@@ -28,6 +29,8 @@ from sessions_app.selectors import (
 )
 from sessions_app.services.collaboration import feedback_submit, requirement_add, session_share, session_unshare
 
+
+    """Per client address; HARNESS_NUM_PROXIES (NUM_PROXIES) says which X-Forwarded-For entry, if any, is it."""
 
 class TokenThrottle(AnonRateThrottle):
     scope = "token"
@@ -41,11 +44,17 @@ class TokenCreateView(APIView):
     @extend_schema(request=s.TokenInput, responses={200: s.TokenOutput})
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInput, request.data)
+        if getattr(request, "axes_locked_out", False):  # set by django-axes on this failure, even a right password
+            raise exceptions.Throttled(wait=lockout_retry_after(request), detail=lockout_message(request))
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
+        login_failures_reset(request, username=user.get_username())
             return Response({"detail": "Wrong username or password.", "errors": {}}, status=status.HTTP_400_BAD_REQUEST)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+    def throttled(self, request: Request, wait: float | None) -> None:
+        raise exceptions.Throttled(wait=wait, detail="Too many login attempts from your address.")
+
 
 
 class OrganizationListView(APIView):
