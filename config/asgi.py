@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (origin-checked, authenticated)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (Host and exact Origin checked, authenticated)."""
 
 import os
 
@@ -9,16 +9,16 @@ django_application = get_asgi_application()  # before importing anything that to
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from agents_app import embedded  # noqa: E402
 from sessions_app.auth_middleware import TokenAuthMiddleware  # noqa: E402
+from sessions_app.origins import OriginValidator  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": OriginValidator(  # Host in ALLOWED_HOSTS; Origin exact, or absent with a token
             AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from harness_cli.client import EXIT_UNREACHABLE, Client, CliError
+from harness_cli.client import EXIT_AUTH, EXIT_UNREACHABLE, Client, CliError
 
 
 @dataclass
@@ -64,6 +64,8 @@ class Follower:
                     down_since = None
                     if message.event == "end":
                         final = json.loads(message.data or "{}").get("status", "")
+                        if final == "access_revoked":  # reconnecting would only be refused
+                            raise CliError(f"your access to {self.session_id} was withdrawn", EXIT_AUTH)
                         return final
                     self._deliver(json.loads(message.data))
                     if self.stopped:

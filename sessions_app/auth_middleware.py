@@ -1,5 +1,8 @@
 """Websocket authentication by `Authorization: Token <key>` header (the CLI); tokens never go in URLs.
-Browsers authenticate with the session cookie (AuthMiddlewareStack)."""
+Browsers authenticate with the session cookie (AuthMiddlewareStack).
+
+The key a socket was opened with stays in `scope["auth_token"]`, so the access watchdog can close the
+socket when that token is deleted."""
 
 from __future__ import annotations
 
@@ -29,5 +32,6 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):  # noqa: ANN001, ANN204
         key = token_from_headers(scope.get("headers", []))
         if key is not None:
-            scope = {**scope, "user": await user_for_token(key)}
+            user = await user_for_token(key)
+            scope = {**scope, "user": user, "auth_token": key if user.is_authenticated else None}
         return await super().__call__(scope, receive, send)

@@ -3,7 +3,6 @@ same services and permission checks as HTTP."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import parse_qs
 
@@ -14,19 +13,21 @@ from django.utils import timezone
 from sessions_app import live
 from sessions_app.access import session_access
 from sessions_app.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from sessions_app.jsonlimits import UnsafeJson, json_loads_limited
 from sessions_app.presence import presence_update
 from sessions_app.selectors import session_get
 from sessions_app.streaming import Cursor
+from sessions_app.watchdog import CLOSE_UNAUTHENTICATED, AccessWatchdog, Grant
 
 logger = logging.getLogger(__name__)
-ACCESS_CHECK_SECONDS = 2.0
-CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
+CLOSE_NOT_FOUND = 4404
+MAX_FRAME_CHARS = 64 * 1024
 
 
 class SessionConsumer(AsyncJsonWebsocketConsumer):
     session = None
     cursor: Cursor | None = None
-    watchdog: asyncio.Task | None = None
+    watchdog: AccessWatchdog | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -45,11 +46,25 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         live.register_server_loop_if_in_memory(self.channel_layer)
         await self.channel_layer.group_add(self.group, self.channel_name)  # join first, then replay
         self.cursor = Cursor(self.session, after=self._after())
+        self.watchdog = AccessWatchdog(self._grant(user), on_revoked=self._revoked)
+        self.watchdog.start()  # before the replay, which may be long
         async for event in self.cursor.replay():
+            if self.watchdog.revoked.is_set():
+                return
             await self.send_json(event)
         await self.send_json({"type": "live", "last_seq": self.cursor.last_seq})
         await self._presence(+1, "presence.joined")
-        self.watchdog = asyncio.create_task(self._watch_access())
+
+    def _grant(self, user) -> Grant:  # noqa: ANN001
+        """The token the socket was opened with, or else its login session: the watchdog re-checks it."""
+        token = self.scope.get("auth_token")
+        login = self.scope.get("session") if token is None else None
+        return Grant(
+            user_pk=user.pk,
+            session_pk=self.session.pk,
+            token_key=token,
+            login_session_key=login.session_key if login is not None else None,
+        )
 
     def _after(self) -> int:
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -60,19 +75,29 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_event(self, message: dict) -> None:
         """A group message: sent on if it is new; a gap is filled from the log first."""
-        if self.cursor is None:
+        if self.cursor is None or self.watchdog.revoked.is_set():
             return
         for event in await self.cursor.accept(message["event"]):
             await self.send_json(event)
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None:
-            self.watchdog.cancel()
-        if self.cursor is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            await self._presence(-1, "presence.left")
+            self.watchdog.stop()
+        await self._leave()
 
-    # -- presence and revocation -------------------------------------------------------------------
+    async def _leave(self) -> None:
+        if self.cursor is None:
+            return
+        self.cursor = None
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._presence(-1, "presence.left")
+
+    async def _revoked(self, code: int) -> None:
+        """The watchdog's verdict: leave the group first, so nothing more is sent, then close."""
+        await self._leave()
+        await self.close(code=code)
+
+    # -- presence ----------------------------------------------------------------------------------
 
     async def _presence(self, delta: int, kind: str) -> None:
         user = self.scope["user"]
@@ -93,21 +118,25 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             },
         )
 
-    async def _watch_access(self) -> None:
-        """A watcher whose membership or share is withdrawn is disconnected within seconds."""
-        user = self.scope["user"]
-        while True:
-            await asyncio.sleep(ACCESS_CHECK_SECONDS)
-            access = await database_sync_to_async(_still_allowed)(user, self.session)
-            if not access:
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-
     # -- client actions --------------------------------------------------------------------------
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:  # noqa: ANN003
+        """A frame that is not one small JSON object gets a 400 error message; the socket stays open."""
+        if self.cursor is None:
+            return
+        try:
+            content = _decode_frame(text_data, bytes_data)
+        except UnsafeJson as exc:
+            await self.send_json({"type": "error", "status": 400, "detail": str(exc)})
+            return
+        await self.receive_json(content)
+
     async def receive_json(self, content: dict, **kwargs) -> None:  # noqa: ANN003
-        action = str(content.get("action", "")) if isinstance(content, dict) else ""
-        if self.session is None:
+        action = content.get("action")
+        if not isinstance(action, str):
+            await self.send_json({"type": "error", "status": 400, "detail": "Say what to do: {\"action\": \"…\"}."})
+            return
+        if not await self.watchdog.check():  # a revoked socket does nothing more, even before the next tick
             return
         try:
             if action == "presence":
@@ -120,9 +149,15 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "ack", "action": action, "ok": True})
 
 
-def _still_allowed(user, session) -> bool:  # noqa: ANN001
-    user.refresh_from_db(fields=["is_active"])
-    return session_access(user, session).can_view
+def _decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
+    if text_data is None:
+        raise UnsafeJson("Binary frames are not understood; send a text frame holding one JSON object.")
+    if len(text_data) > MAX_FRAME_CHARS:
+        raise UnsafeJson(f"The frame is longer than {MAX_FRAME_CHARS} characters; send a smaller message.")
+    content = json_loads_limited(text_data)
+    if not isinstance(content, dict):
+        raise UnsafeJson('Send one JSON object, e.g. {"action": "presence"}.')
+    return content
 
 
 def perform(user, session, action: str, content: dict) -> None:  # noqa: ANN001

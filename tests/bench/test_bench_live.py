@@ -67,7 +67,9 @@ async def test_commit_to_client_latency_by_number_of_watchers(session, header):
         after = await database_sync_to_async(lambda: DevelopmentSession.objects.get(pk=session.pk).last_event_seq)()
         url = f"/ws/sessions/{session.public_id}/?after={after}"
         sockets = [
-            WebsocketCommunicator(application, url, headers=[(b"origin", b"http://testserver"), header])
+            WebsocketCommunicator(
+                application, url, headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), header]
+            )
             for _ in range(watchers)
         ]
         for s in sockets:

@@ -20,6 +20,7 @@ from sessions_app.models import DevelopmentSession, Feedback, Membership
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://testserver")
+HOST = (b"host", b"testserver")  # the origin check compares the Origin with the Host the socket came to
 
 
 @pytest.fixture
@@ -35,7 +36,9 @@ def headers(cast):  # noqa: ANN001, ANN201
 
 
 def socket(session, headers, after: int = 0) -> WebsocketCommunicator:  # noqa: ANN001
-    return WebsocketCommunicator(application, f"/ws/sessions/{session.public_id}/?after={after}", headers=headers)
+    return WebsocketCommunicator(
+        application, f"/ws/sessions/{session.public_id}/?after={after}", headers=[HOST, *headers]
+    )
 
 
 def record(session, n: int = 1, kind: str = "test.happened") -> None:  # noqa: ANN001
