@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -88,8 +87,6 @@ class ApprovalDecideView(APIView):
 
 
 class KnowledgeListCreateView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
-
     @extend_schema(parameters=[KnowledgeSearchInput], responses=KnowledgeHitOutput(many=True))
     def get(self, request: Request) -> Response:
         data = parse(KnowledgeSearchInput, request.query_params)

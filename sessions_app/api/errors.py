@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -47,7 +49,27 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return "Invalid input — " + "; ".join(parts) if parts else "Invalid input."
 
 
+def _unreadable_body(exc: Exception) -> Response | None:
+    """Django's own body errors (its multipart parser, when the CSRF check reads the form before DRF does;
+    its size and count limits) would otherwise reach Django's bare 400 page: an empty body for an API client."""
+    if isinstance(exc, RequestDataTooBig):
+        detail = "The request body is larger than the server accepts; send less (upload files as multipart)."
+        return Response({"detail": detail, "errors": {}}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        detail = f"Too many form fields or files in one request ({exc}); send fewer."
+    elif isinstance(exc, MultiPartParserError):
+        detail = f"Multipart form parse error - {exc}. Send multipart/form-data with its boundary, or JSON."
+    elif isinstance(exc, UnreadablePostError):
+        detail = "The request body could not be read to its end; send it again."
+    else:
+        return None
+    return Response({"detail": detail, "errors": {}}, status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:
+        return unreadable
     if isinstance(exc, DomainError):
         return Response({"detail": exc.detail, "errors": exc.errors}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):

@@ -6,7 +6,6 @@ from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -64,8 +63,6 @@ class OrganizationListView(APIView):
 
 
 class SessionListCreateView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
-
     @extend_schema(
         parameters=[s.SessionListFilterInput],
         responses=s.SessionListOutput(many=True),
