@@ -14,7 +14,7 @@ from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
 from agents_app.tools import TOOL_SPECS
 from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_contents
-from artifacts_app.services import artifact_write, normalise_path
+from artifacts_app.services import artifact_path_check, artifact_write, normalise_path
 from sessions_app.errors import DomainError
 from sessions_app.events import Actor, event_record
 from sessions_app.models import ApprovalRequest
@@ -74,7 +74,8 @@ class Toolbox:
 
     def _refuse(self, call: ToolCall, reason: str) -> dict:
         """A call the agent may not make: it learns why, the team sees it, the audit trail keeps it."""
-        data = {"agent": self.run.agent.slug, "tool": call.name[:80], "reason": reason[:500], "step": self.step}
+        tool, reason = _safe(call.name[:80]), _safe(reason[:500])
+        data = {"agent": self.run.agent.slug, "tool": tool, "reason": reason, "step": self.step}
         event_record(session=self.run.session, type="agent.tool_refused", actor=self.actor, run=self.run, data=data)
         audit_record(
             actor=None,
@@ -109,6 +110,7 @@ class Toolbox:
 
     def _tool_write_file(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
         path, content = normalise_path(str(call.input["path"])), str(call.input["content"])
+        artifact_path_check(session=self.run.session, path=path, actor=self.actor)  # refused before any approval
         if needs_approval(self.run, self.policy) and not self._approved(call):
             self._park(
                 call,
@@ -226,14 +228,27 @@ class Toolbox:
             return _result(pending["tool_use_id"], f"rejected by a lead.{note} Do not do this; adapt your plan.", True)
         if pending["tool"] == "write_file":
             data = pending["input"]
-            result = self._write(pending["tool_use_id"], str(data["path"]), str(data["content"]), data.get("kind"))
+            try:
+                result = self._write(pending["tool_use_id"], str(data["path"]), str(data["content"]), data.get("kind"))
+            except DomainError as exc:  # e.g. the path now clashes with a file written while the call waited
+                call = ToolCall(pending["tool_use_id"], "write_file", data)
+                refused = "path" in exc.errors
+                result = self._refuse(call, exc.detail) if refused else _result(call.id, f"error: {exc.detail}", True)
             result["content"] = f"approved.{note} " + result["content"]
             return result
         return _result(pending["tool_use_id"], f"approved.{note} Go ahead.")
 
 
 def _preview(tool_input: dict) -> dict:
-    return {k: (v[:200] + "…" if isinstance(v, str) and len(v) > 200 else v) for k, v in dict(tool_input).items()}
+    return {
+        _safe(str(k)): _safe(v[:200] + "…" if len(v) > 200 else v) if isinstance(v, str) else v
+        for k, v in dict(tool_input).items()
+    }
+
+
+def _safe(text: str) -> str:
+    """PostgreSQL's JSON cannot hold NUL: a refused call that carried one is still recorded."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _result(tool_use_id: str, text: str, is_error: bool = False) -> dict:

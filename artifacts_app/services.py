@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from agents_app.models import ArtifactKind
-from artifacts_app.models import Artifact, ArtifactVersion
+from artifacts_app.models import RESERVED_TOP, Artifact, ArtifactVersion, artifact_path_problem, is_reserved_path
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.events import Actor, event_record, session_lock_row
-from sessions_app.models import DevelopmentSession
+from sessions_app.models import DevelopmentSession, SessionStatus
 
 MAX_CONTENT_BYTES = 512 * 1024
 LANGUAGES = {
@@ -35,14 +36,57 @@ class WriteResult:
 
 
 def normalise_path(path: str) -> str:
-    raw = (path or "").strip().replace("\\", "/")
-    clean = posixpath.normpath(raw) if raw else ""
-    if not clean or clean in {".", ".."} or clean.startswith(("/", "../")) or "\x00" in clean or len(clean) > 400:
+    """The workspace path a writer means (`\\` read as `/`, a leading `./` dropped), or a 400 saying why not."""
+    raw = str(path if path is not None else "").strip(" ").replace("\\", "/")
+    clean = raw[2:] if raw.startswith("./") else raw
+    problem = artifact_path_problem(clean)
+    if problem:
         raise InvalidInput(
-            f"Path {path!r} is not a relative path inside the session workspace.",
-            errors={"path": ["Use a relative path such as app/models.py."]},
+            f"Path {path!r} is refused: {problem}. Use a relative path inside the session workspace, "
+            "such as app/models.py.",
+            errors={"path": [problem]},
         )
     return clean
+
+
+def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor) -> None:
+    """The path may be written by this actor and fits the session's tree: no file where a folder is (or the
+    reverse), no second spelling of a path on case-insensitive filesystems. Inherited files of an epic's
+    siblings count, since the child's workspace holds them too."""
+    if is_reserved_path(path) and actor.kind != "system":
+        raise InvalidInput(
+            f"Path {path!r} is refused: {RESERVED_TOP}/ holds the platform's reports. Write somewhere else.",
+            errors={"path": [f"{RESERVED_TOP}/ is reserved for the platform."]},
+        )
+    folders = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    query = Q(path__iexact=path) | Q(path__istartswith=f"{path}/")
+    for folder in folders:
+        query |= Q(path__iexact=folder)
+    own = Artifact.objects.filter(query, session=session).exclude(path=path).values_list("path", flat=True)
+    inherited = []
+    if session.parent_id is not None:
+        inherited = (
+            Artifact.objects.filter(
+                query, session__parent_id=session.parent_id, session__status=SessionStatus.COMPLETED
+            )
+            .exclude(session_id=session.pk)
+            .exclude(path=path)
+            .values_list("path", flat=True)
+        )
+    existing = sorted(set(own) | set(inherited))
+    if not existing:
+        return
+    other = existing[0]
+    if other.lower() == path.lower():
+        problem = f"it differs only in letter case from {other}, and both would be one file on many filesystems"
+    elif other.lower().startswith(path.lower() + "/"):
+        problem = f"{path} is a folder here (it holds {other}), so it cannot also be a file"
+    else:
+        problem = f"{other} is a file here, so it cannot also be a folder"
+    raise InvalidInput(
+        f"Path {path!r} is refused: {problem}. Choose another path or write to {other}.",
+        errors={"path": [problem]},
+    )
 
 
 def kind_for(path: str) -> str:
@@ -84,6 +128,7 @@ def artifact_write(
     if kind is not None and kind not in ArtifactKind.values:
         kind = None
     session_lock_row(session.pk)
+    artifact_path_check(session=session, path=path, actor=actor)
     artifact, created = Artifact.objects.select_for_update(no_key=True).get_or_create(
         session=session,
         path=path,
@@ -91,6 +136,12 @@ def artifact_write(
     )
     latest = artifact.versions.order_by("-number").first() if not created else None
     latest_number = latest.number if latest else 0
+    if (base_number or 0) > latest_number:
+        raise Conflict(
+            f"{path} has no version {base_number}: its latest is v{latest_number}. Read v{latest_number} and "
+            f"write again with base_version {latest_number}.",
+            errors={"base_version": [f"The latest version is {latest_number}."]},
+        )
     if latest_number > (base_number or 0) and not _same_writer(latest, author_run, actor):
         event_record(
             session=session,

@@ -35,4 +35,4 @@ class ArtifactDetailOutput(ArtifactOutput):
 
 class ArtifactEditInput(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=512 * 1024)
-    base_version = serializers.IntegerField(min_value=0)
+    base_version = serializers.IntegerField(min_value=1)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from artifacts_app.api import serializers as s
-from artifacts_app.selectors import artifact_get, artifact_list, latest_contents, version_list
+from artifacts_app.export import session_export_zip
+from artifacts_app.selectors import artifact_get, artifact_list, version_list
 from artifacts_app.services import artifact_edit
 from sessions_app.api.base import SessionScopedView, parse
 
@@ -55,10 +53,9 @@ class SessionExportView(SessionScopedView):
     )
     def get(self, request: Request, session_id: str) -> HttpResponse:
         session = self.get_session(request, session_id)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path, (_number, content) in sorted(latest_contents(session=session).items()):
-                archive.writestr(f"{session.public_id}/{path}", content)
-        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        content, skipped = session_export_zip(session=session)
+        response = HttpResponse(content, content_type="application/zip")
+        if skipped:
+            response["X-Harness-Skipped-Files"] = str(len(skipped))
         response["Content-Disposition"] = f'attachment; filename="{session.public_id}.zip"'
         return response
