@@ -199,6 +199,7 @@ class FailureCategory(models.TextChoices):
     TRUNCATED = "truncated", "Answer cut off at max_tokens"
     INTERNAL = "internal", "Internal error"
     VERIFICATION = "verification", "Checks failed"
+    IMAGE = "image", "Unreadable screenshot"
 
 
 class AgentRun(models.Model):
