@@ -1,23 +1,76 @@
 """Screenshots → visual context without a model: facts measured from the pixels — dimensions and
 device class, dominant colours, light or dark theme, and layout bands (header, sidebar, footer)
-found where the luminance changes sharply. It cannot read text, and says so."""
+found where the luminance changes sharply. It cannot read text, and says so.
+
+It works on a sample that fits SAMPLE_BOX and is never larger than the image (a narrow screenshot is
+not enlarged), so its time and memory are bounded whatever the upload check let through. `load_scaled`
+is the one decoder of stored screenshots (the vision path uses it too): a file it cannot decode raises
+`ScreenshotUnreadable`, a fault no retry fixes."""
 
 from __future__ import annotations
 
 import io
+import math
+import warnings
 
+from django.conf import settings
 from PIL import Image
 
-SAMPLE_WIDTH = 160
+#: The sample is at most 160 px wide (as it always was, so a desktop or phone capture is measured as
+#: before) and 480 px tall (a phone capture at 160 wide is ~350 tall; a full-page capture shrinks into it).
+SAMPLE_BOX = (160, 480)
 EDGE = 0.08  # luminance step that counts as a band edge (columns)
 ROW_EDGE = 0.03  # headers and footers are often only a shade apart, with a border line
 
 
+class ScreenshotUnreadable(Exception):
+    """A stored screenshot that cannot be decoded (damaged on disk, or stored before the upload check
+    decoded every pixel). Deterministic: planning fails with the category `image` instead of retrying."""
+
+
+def fitted_size(width: int, height: int, box: tuple[int, int], max_pixels: int | None = None) -> tuple[int, int]:
+    """The size that fits `box` (and `max_pixels`), keeping the aspect ratio, never larger than the image."""
+    scale = min(1.0, box[0] / width, box[1] / height)
+    if max_pixels is not None:
+        scale = min(scale, math.sqrt(max_pixels / (width * height)))
+    if scale >= 1.0:
+        return width, height
+    # floor, with a hair of slack so that 480 / 16000 × 16000 is 480 and not 479.99…
+    return max(1, math.floor(width * scale + 1e-6)), max(1, math.floor(height * scale + 1e-6))
+
+
+def load_scaled(
+    data: bytes, box: tuple[int, int], *, max_pixels: int | None = None
+) -> tuple[Image.Image, tuple[int, int], str]:
+    """Decode `data` into an image that fits `box` (never enlarged): (image, original size, format).
+    Refuses more pixels than the upload limit before decoding any (a file stored before the limit was
+    lowered); a JPEG is decoded at a reduced scale when that is enough (`draft`)."""
+    limit = settings.HARNESS_MAX_SCREENSHOT_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt, size = image.format or "", image.size
+                if size[0] * size[1] > limit:
+                    raise ScreenshotUnreadable(
+                        f"is {size[0]}×{size[1]} = {size[0] * size[1]:,} pixels, over the {limit:,}-pixel limit"
+                    )
+                target = fitted_size(*size, box, max_pixels)
+                if target != size:
+                    image.draft(None, target)
+                image.load()
+                if image.size == target:
+                    return image.copy(), size, fmt
+                return image.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0), size, fmt
+    except ScreenshotUnreadable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a damaged file is that file's fault
+        raise ScreenshotUnreadable(f"cannot be decoded ({exc or type(exc).__name__})") from exc
+
+
 def analyse_image_offline(data: bytes, *, name: str = "") -> dict:
-    with Image.open(io.BytesIO(data)) as image:
-        width, height = image.size
-        rgb = _as_rgb(image)
-    small = rgb.resize((SAMPLE_WIDTH, max(1, round(SAMPLE_WIDTH * height / max(1, width)))), Image.Resampling.BILINEAR)
+    sample, (width, height), _ = load_scaled(data, SAMPLE_BOX)
+    small = as_rgb(sample)
     palette = _palette(small)
     luma = _luminance_grid(small)
     regions = _regions(luma)
@@ -34,6 +87,7 @@ def analyse_image_offline(data: bytes, *, name: str = "") -> dict:
             "orientation": "square" if abs(width - height) < 0.05 * max(width, height) else ("landscape" if width > height else "portrait"),
             "device_class": device,
         },
+        "sample": {"width": small.width, "height": small.height},
         "palette": palette,
         "theme": theme,
         "layout": {"regions": regions, "columns": 2 if any(r["name"] == "sidebar" for r in regions) else 1},
@@ -52,7 +106,7 @@ def device_class(width: int, height: int) -> str:
     return "desktop"
 
 
-def _as_rgb(image: Image.Image) -> Image.Image:
+def as_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -20,7 +20,7 @@ from agents_app.heartbeat import beating
 from agents_app.knowledge import combination_history, knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import LLMError, LLMProvider
-from agents_app.models import AgentRun
+from agents_app.models import AgentRun, FailureCategory
 from agents_app.selectors import agent_availability
 from agents_app.services.knowledge import knowledge_consulted
 from sessions_app.access import role_in
@@ -49,6 +49,9 @@ def plan_session(session_id: int, task_id: str | None = None) -> str:
         last_chance = session.planning_retries >= retry_policy.attempts_allowed()
         try:
             return _plan(session, fallback_on_fault=last_chance)
+        except vision.ScreenshotUnreadable as exc:  # the same file fails the same way every time: no retry
+            advice = "start a new session with the screenshot exported again"
+            return _planning_failed(session_id, f"{exc}; {advice}", FailureCategory.IMAGE)
         except LLMError as exc:
             if exc.retryable and not last_chance:
                 return _planning_retry_later(session_id, str(exc), exc.category, exc.retry_after)

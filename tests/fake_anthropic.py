@@ -12,7 +12,11 @@ regression fails a test instead of reaching production:
   or that is missing from the assistant turn that carried its tool_use (redacted_thinking likewise);
 - more than 4 `cache_control` breakpoints;
 - a malformed `output_config` (only `effort` and `format: {"type": "json_schema", "schema": {...}}`),
-  or a schema outside the structured-outputs subset; a `strict: true` tool whose schema is not strict.
+  or a schema outside the structured-outputs subset; a `strict: true` tool whose schema is not strict;
+- an image block over the per-image limits of the vision docs: more than 8000 px a side (2000 when the
+  request holds more than 20 images), more than 100 images, base64 data over 5 MB (the API's "image
+  exceeds 5 MB maximum"), a media type that is not JPEG/PNG/GIF/WebP or not the image's real format,
+  data that is not an image; and a request body over 32 MB (413 `request_too_large`).
 
 **Script** what the next requests get: `queue_text`, `queue_tool_use`, `queue_thinking_tool_use`,
 `queue_refusal`, `queue_max_tokens`, `queue_error` (any status, `retry_after_ms` / `retry_after`
@@ -37,6 +41,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import io
 import json
 import threading
 import time
@@ -45,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from PIL import Image
 
 #: The caching docs: a breakpoint finds an earlier cache entry up to about 20 blocks before it.
 LOOKBACK_BLOCKS = 20
@@ -66,6 +72,13 @@ ERROR_TYPES = {
 }
 RETRYABLE_STATUSES = {408, 409, 429, 500, 502, 503, 504, 529}
 STRICT_TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
+#: Per-image limits, Anthropic "Images and vision" (platform.claude.com/docs/en/build-with-claude/vision):
+#: 8000×8000 px, 2000×2000 px when a request has more than 20 images, 100 images a request (200k-context
+#: models), 32 MB a request; 5 MB an image as the API's own 400 states it ("image exceeds 5 MB maximum").
+IMAGE_MAX_SIDE, IMAGE_MAX_SIDE_MANY, MANY_IMAGES, MAX_IMAGES = 8000, 2000, 20, 100
+IMAGE_MAX_BASE64_BYTES = 5 * 1024 * 1024
+REQUEST_MAX_BYTES = 32 * 1024 * 1024
+IMAGE_MEDIA_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
 #: Keywords the structured-outputs JSON-schema subset accepts (anything else is refused with a 400).
 STRICT_KEYWORDS = {
     "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "allOf",
@@ -199,6 +212,7 @@ class FakeAnthropic:
         for name in ("temperature", "top_p", "top_k"):
             if name in body:
                 raise RuleViolation(f"{name}: sampling parameters are not supported on this model")
+        _check_images(body)
         breakpoints = 0
         for block in _system_blocks(body) + body.get("tools", []):
             breakpoints += "cache_control" in block
@@ -310,7 +324,13 @@ class FakeAnthropic:
                 return
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if len(raw) > REQUEST_MAX_BYTES:
+                    message = f"Request exceeds the maximum allowed size of {REQUEST_MAX_BYTES} bytes"
+                    fake.violations.append(message)
+                    self._error({"error": 413, "kind": "request_too_large", "message": message})
+                    return
+                body = json.loads(raw or b"{}")
                 fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 try:
                     fake.check(body)
@@ -490,6 +510,42 @@ class FakeAnthropic:
 
 
 # --- rendering and schema rules ---------------------------------------------------------------------------
+
+
+def _check_images(body: dict) -> None:
+    """The per-image rules of the Messages API (see IMAGE_MAX_SIDE), with its messages."""
+    images = [
+        (f"messages.{i}.content.{j}.image.source", block.get("source") or {})
+        for i, message in enumerate(body.get("messages", []))
+        for j, block in enumerate(message.get("content") if isinstance(message.get("content"), list) else [])
+        if block.get("type") == "image"
+    ]
+    if len(images) > MAX_IMAGES:
+        raise RuleViolation(f"messages: too many images in the request: {len(images)} > {MAX_IMAGES}")
+    max_side = IMAGE_MAX_SIDE_MANY if len(images) > MANY_IMAGES else IMAGE_MAX_SIDE
+    for where, source in images:
+        if source.get("type") != "base64":
+            continue
+        media_type, data = source.get("media_type"), source.get("data") or ""
+        if media_type not in IMAGE_MEDIA_TYPES:
+            raise RuleViolation(f"{where}.media_type: Input should be {sorted(IMAGE_MEDIA_TYPES)}")
+        if len(data) > IMAGE_MAX_BASE64_BYTES:
+            raise RuleViolation(
+                f"{where}.base64: image exceeds 5 MB maximum: {len(data)} bytes > {IMAGE_MAX_BASE64_BYTES} bytes"
+            )
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as image:
+                fmt, (width, height) = image.format, image.size
+        except Exception:  # noqa: BLE001 - anything Pillow cannot open, the API cannot either
+            raise RuleViolation(f"{where}.base64.data: Could not process image") from None
+        if fmt != IMAGE_MEDIA_TYPES[media_type]:
+            raise RuleViolation(f"{where}.base64.data: Image does not match the provided media type {media_type}")
+        if max(width, height) > max_side:
+            many = " for many-image requests" if max_side == IMAGE_MAX_SIDE_MANY else ""
+            raise RuleViolation(
+                f"{where}.base64.data: At least one of the image dimensions exceed max allowed size{many}: "
+                f"{max_side} pixels"
+            )
 
 
 def _system_blocks(body: dict) -> list[dict]:

@@ -242,7 +242,9 @@ CONTENT_SECURITY_POLICY = {
 
 # --- Harness -------------------------------------------------------------------------------
 HARNESS_MAX_SCREENSHOT_BYTES = env_int("HARNESS_MAX_SCREENSHOT_BYTES", 10 * 1024 * 1024)
-HARNESS_MAX_SCREENSHOT_PIXELS = env_int("HARNESS_MAX_SCREENSHOT_PIXELS", 40_000_000)
+# Every upload is decoded in full once (Pillow holds up to 4 bytes a pixel): 25 M pixels is ≤ 100 MB per upload and
+# still takes a 6K display (6016×3384 = 20.4 M) or a 1600×15,000 full-page capture.
+HARNESS_MAX_SCREENSHOT_PIXELS = env_int("HARNESS_MAX_SCREENSHOT_PIXELS", 25_000_000)
 HARNESS_MAX_SCREENSHOTS_PER_SESSION = env_int("HARNESS_MAX_SCREENSHOTS_PER_SESSION", 10)
 HARNESS_MAX_KNOWLEDGE_BYTES = env_int("HARNESS_MAX_KNOWLEDGE_BYTES", 1024 * 1024)
 HARNESS_PUBLIC_URL = env_str("HARNESS_PUBLIC_URL", "")

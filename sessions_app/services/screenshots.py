@@ -1,4 +1,5 @@
-"""Screenshot checks: by content (Pillow), size, pixel count and number — before anything is written."""
+"""Screenshot checks: by content (Pillow, every pixel decoded), size, shape, pixel count and number — before
+anything is written."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from sessions_app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from sessions_app.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MIN_SIDE = 8
+MAX_SIDE = 16_384
+MAX_ASPECT_RATIO = 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ def screenshots_check(files: list[IO[bytes]], *, already_attached: int = 0) -> l
 
 
 def screenshot_check(upload: IO[bytes], *, index: int = 0) -> CheckedImage:
+    """Size first, then the header (format, shape, pixel count), then the structure (verify()), then every
+    pixel (load() on a fresh handle: verify() reads chunks and checksums, not the image data, so a file cut
+    mid-row passes it). Nothing here writes; a bad file is a 4xx that names it and says what is wrong."""
     name = getattr(upload, "name", "") or f"screenshot-{index + 1}"
     max_bytes = settings.HARNESS_MAX_SCREENSHOT_BYTES
     size = getattr(upload, "size", None)
@@ -62,8 +69,10 @@ def screenshot_check(upload: IO[bytes], *, index: int = 0) -> CheckedImage:
                         f"Screenshot {name!r} is {fmt}; upload PNG, JPEG or WebP.",
                         errors={field: [f"Unsupported image format {fmt}; use PNG, JPEG or WebP."]},
                     )
+                _check_shape(name, field, width, height)
                 _check_pixels(name, field, width, height)
                 image.verify()
+            _decode_every_pixel(data)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         if isinstance(exc, UnidentifiedImageError):
             raise UnsupportedMediaType(
@@ -73,10 +82,13 @@ def screenshot_check(upload: IO[bytes], *, index: int = 0) -> CheckedImage:
         raise PayloadTooLarge(
             f"Screenshot {name!r} has too many pixels.", errors={field: ["Image dimensions are too large."]}
         )
-    except (OSError, SyntaxError, ValueError) as exc:
+    except DomainError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on a hostile file is a bad upload, not a 500
+        reason = str(exc) or type(exc).__name__
         raise InvalidInput(
-            f"Screenshot {name!r} is damaged or truncated ({exc}); export it again.",
-            errors={field: ["The image data is damaged or truncated."]},
+            f"Screenshot {name!r} is damaged or truncated ({reason}); export it again.",
+            errors={field: [f"The image data is damaged or truncated: {reason}."]},
         )
     return CheckedImage(
         data=data,
@@ -86,6 +98,38 @@ def screenshot_check(upload: IO[bytes], *, index: int = 0) -> CheckedImage:
         height=height,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _decode_every_pixel(data: bytes) -> None:
+    """Decode the whole image once, here, so nothing later meets a file it cannot read. The pixel count
+    was checked from the header first, so this costs at most HARNESS_MAX_SCREENSHOT_PIXELS × 4 bytes,
+    freed on return. Only the first frame of an animated file is decoded: the only one Harness reads."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+
+
+def _check_shape(name: str, field: str, width: int, height: int) -> None:
+    """Shapes no screen has. A side under MIN_SIDE px shows nothing a team can build from; a side over
+    MAX_SIDE is longer than the tallest capture browsers make (Chromium's full-page screenshots stop at
+    16,384 px, WebP cannot go further); past MAX_ASPECT_RATIO (a full-page phone capture is ~14:1) an
+    image is a strip, and scaling one to a usable width would multiply its pixels."""
+    short, long = min(width, height), max(width, height)
+    if long > MAX_ASPECT_RATIO * short:
+        raise InvalidInput(
+            f"Screenshot {name!r} is {width}×{height} pixels: longer than {MAX_ASPECT_RATIO}:1 is not a screen; "
+            "crop it or split it into several screenshots.",
+            errors={field: [f"The long side may be at most {MAX_ASPECT_RATIO}:1 the short side."]},
+        )
+    if short < MIN_SIDE:
+        raise InvalidInput(
+            f"Screenshot {name!r} is {width}×{height} pixels; each side must be at least {MIN_SIDE}.",
+            errors={field: [f"Each side must be at least {MIN_SIDE} pixels."]},
+        )
+    if long > MAX_SIDE:
+        raise PayloadTooLarge(
+            f"Screenshot {name!r} is {width}×{height} pixels; a side may be at most {MAX_SIDE:,} pixels.",
+            errors={field: [f"Each side must be at most {MAX_SIDE:,} pixels."]},
+        )
 
 
 def _check_pixels(name: str, field: str, width: int, height: int) -> None:

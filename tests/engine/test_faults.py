@@ -7,15 +7,17 @@ budget); the others fail the run at once with a category and a message that says
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from PIL import Image
 
 from agents_app.models import AgentRun, FailureCategory, RunStatus
 from artifacts_app.models import ArtifactVersion
-from sessions_app.models import SessionEvent
+from sessions_app.models import Screenshot, SessionEvent
 from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
 from tests.support import assert_gap_free, wait_for_status
 
@@ -256,28 +258,24 @@ def test_planning_faults_past_the_budget_fall_back_to_the_offline_ranking(worker
     assert any("ranked offline" in d["reason"] for d in session.plan["dropped"])
 
 
-def png_cut_mid_row(width: int = 64, height: int = 64) -> bytes:
-    """A well-formed PNG (every chunk and CRC right, so the upload check's verify() passes) whose
-    image data stops half way: decoding it fails with "image file is truncated"."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    rows = bytes(range(256)) * (height * (1 + 3 * width) // 256 + 1)
-    compressed = zlib.compress(rows[: height * (1 + 3 * width)])
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    cut = compressed[: len(compressed) // 2]  # the zlib stream stops half way; the chunk's CRC still matches
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", cut) + chunk(b"IEND", b"")
-
-
-def test_a_planning_bug_ends_in_a_failed_session_not_a_stuck_one(worker, start, settings):
+def test_a_planning_bug_ends_in_a_failed_session_not_a_stuck_one(worker, start, settings, tmp_path):
+    """An unexpected exception in planning (here a real one: the stored screenshot is gone from disk when
+    planning opens it — the upload check decodes every pixel, so a bad file can no longer get that far) is
+    retried within the budget, then fails the session as `internal`."""
     settings.HARNESS_LLM_MAX_RETRIES = 1
     settings.HARNESS_LLM_MAX_RETRY_AFTER_SECONDS = 0.1
-    upload = SimpleUploadedFile("cut.png", png_cut_mid_row(), content_type="image/png")
+    settings.MEDIA_ROOT = tmp_path
+    image = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(image, "PNG")
+    upload = SimpleUploadedFile("design.png", image.getvalue(), content_type="image/png")
 
-    session = wait_for_status(start(screenshots=[upload]), "failed", "completed", "running", timeout=60)
+    with transaction.atomic():  # planning is sent on commit: the file is removed before it can run
+        session = start(screenshots=[upload])
+        Path(Screenshot.objects.get(session=session).image.path).unlink()
+
+    session = wait_for_status(session, "failed", "completed", "running", timeout=60)
 
     assert session.status == "failed"
     assert len(events(session, "session.planning_retrying")) == 1
     failed = events(session, "session.failed")[0]
-    assert failed["category"] == "internal" and "truncated" in failed["error"]
+    assert failed["category"] == "internal" and "FileNotFoundError" in failed["error"]
