@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,11 +29,26 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 LOCKOUT_TEMPLATE = "registration/locked_out.html"
+USERNAME_MAX_LENGTH = 255  # axes.models.AccessBase.username
 
 
 def client_address(request: HttpRequest) -> str | None:
-    """The address failures are counted against: DRF's throttle identity, which honours NUM_PROXIES."""
-    return BaseThrottle().get_ident(request)
+    """The address failures and the token throttle count against, by DRF's NUM_PROXIES rule. Something that is
+    not an address where a proxy should have written one counts against the proxy (REMOTE_ADDR)."""
+    for candidate in (BaseThrottle().get_ident(request), request.META.get("REMOTE_ADDR")):
+        try:
+            return str(ipaddress.ip_address((candidate or "").strip()))
+        except ValueError:
+            continue
+    return None
+
+
+def login_username(request: Any, credentials: dict | None = None) -> str | None:
+    """AXES_USERNAME_CALLABLE: axes' own rule, cut to what its table holds (no real username is longer)."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    source = credentials if credentials else getattr(request, "data", request.POST)
+    username = source.get(field)
+    return username[:USERNAME_MAX_LENGTH] if isinstance(username, str) else username
 
 
 class LoginLockoutHandler(AxesDatabaseHandler):

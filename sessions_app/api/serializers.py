@@ -165,11 +165,13 @@ class VerificationSummaryOutput(serializers.Serializer):
 
 
 class SessionDetailOutput(SessionListOutput):
+    """Of a session read by `session_detail_get` (the plan and summary as the caller may see them)."""
+
     visual_context = serializers.JSONField()
-    plan = serializers.JSONField()
+    plan = serializers.JSONField(source="plan_for_viewer")
     requested_agents = serializers.JSONField()
     completed_phases = serializers.JSONField()
-    completion_summary = serializers.CharField()
+    completion_summary = serializers.CharField(source="summary_for_viewer")
     requirements = RequirementOutput(source="requirement_list", many=True)
     screenshots = ScreenshotOutput(source="screenshot_list", many=True)
     runs = RunOutput(source="run_list", many=True)

@@ -16,8 +16,9 @@ from agents_app.services.start import development_start
 from sessions_app.access import session_access
 from sessions_app.api import serializers as s
 from sessions_app.api.base import SessionScopedView, parse, request_data
-from sessions_app.login_lockout import lockout_message, lockout_retry_after, login_failures_reset
 from sessions_app.api.pagination import DefaultCursorPagination
+from sessions_app.epic_visibility import children_view
+from sessions_app.login_lockout import client_address, lockout_message, lockout_retry_after, login_failures_reset
 from sessions_app.selectors import (
     approval_list,
     event_list,
@@ -29,10 +30,13 @@ from sessions_app.selectors import (
 from sessions_app.services.collaboration import feedback_submit, requirement_add, session_share, session_unshare
 
 
+class TokenThrottle(AnonRateThrottle):
     """Per client address; HARNESS_NUM_PROXIES (NUM_PROXIES) says which X-Forwarded-For entry, if any, is it."""
 
-class TokenThrottle(AnonRateThrottle):
     scope = "token"
+
+    def get_ident(self, request: Request) -> str:
+        return str(client_address(request))
 
 
 class TokenCreateView(APIView):
@@ -43,17 +47,17 @@ class TokenCreateView(APIView):
     @extend_schema(request=s.TokenInput, responses={200: s.TokenOutput})
     def post(self, request: Request) -> Response:
         data = parse(s.TokenInput, request.data)
+        user = authenticate(request, username=data["username"], password=data["password"])
         if getattr(request, "axes_locked_out", False):  # set by django-axes on this failure, even a right password
             raise exceptions.Throttled(wait=lockout_retry_after(request), detail=lockout_message(request))
-        user = authenticate(request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
-        login_failures_reset(request, username=user.get_username())
             return Response({"detail": "Wrong username or password.", "errors": {}}, status=status.HTTP_400_BAD_REQUEST)
+        login_failures_reset(request, username=user.get_username())
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
     def throttled(self, request: Request, wait: float | None) -> None:
         raise exceptions.Throttled(wait=wait, detail="Too many login attempts from your address.")
-
 
 
 class OrganizationListView(APIView):
@@ -110,6 +114,8 @@ class EventListView(SessionScopedView):
         filters = parse(s.EventListFilterInput, request.query_params)
         events = event_list(session=session, after=filters["after"], limit=filters["limit"])
         data = s.EventOutput(events, many=True, context={"session_public_id": session.public_id}).data
+        view = children_view(request.user, session)  # a guest of an epic: without the children not shared
+        data = [view.event(event) for event in data] if view else data
         return Response({"session": session.public_id, "last_seq": session.last_event_seq, "events": data})
 
 

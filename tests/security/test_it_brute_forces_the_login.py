@@ -193,3 +193,25 @@ def test_it_guesses_passwords_through_the_asgi_server(cast):  # noqa: ANN001
     assert [attempt(f"guess-{i}").status_code for i in range(4)] == [200] * 4
     assert_locked_page(attempt("guess-4"))
     assert_locked_page(attempt(PASSWORD))
+
+
+def test_it_sends_a_username_too_long_to_record(cast, throttle_cleared):  # noqa: ANN001
+    throttle_cleared("192.0.2.80")
+    response = token_request("x" * 300, "guess", "192.0.2.80")
+
+    assert response.status_code == 400  # refused by the input's limit, or recorded cut to the column: never a 500
+    assert all(len(name) <= 255 for name in AccessAttempt.objects.values_list("username", flat=True))
+
+
+def test_it_puts_garbage_where_the_proxy_writes_the_address(cast, settings, throttle_cleared):  # noqa: ANN001
+    """A proxy that writes something else than an address (or one proxy fewer than configured) must not
+    turn a login into a 500 or give each request its own key: the request counts against the proxy's address."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    throttle_cleared("10.0.0.2")
+    statuses = [
+        token_request("lead", f"guess-{i}", "10.0.0.2", HTTP_X_FORWARDED_FOR=f"client-{i}").status_code
+        for i in range(5)
+    ]
+
+    assert statuses == [400, 400, 400, 400, 429]
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"10.0.0.2"}
