@@ -45,7 +45,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.group = live.group_name(self.session.public_id)
         live.register_server_loop_if_in_memory(self.channel_layer)
         await self.channel_layer.group_add(self.group, self.channel_name)  # join first, then replay
-        self.cursor = Cursor(self.session, after=self._after())
+        self.cursor = Cursor(self.session, after=self._after(), viewer_pk=user.pk)
         self.watchdog = AccessWatchdog(self._grant(user), on_revoked=self._revoked)
         self.watchdog.start()  # before the replay, which may be long
         async for event in self.cursor.replay():

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from sessions_app.access import organizations_of, sessions_visible_to
+from sessions_app.epic_visibility import children_view
 from sessions_app.errors import InvalidInput, NotFound
 from sessions_app.models import (
     ApprovalRequest,
@@ -99,15 +100,22 @@ def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
     )
     session.pending_approvals = session.approvals.filter(status="pending").count()
     session.latest_verification = session.verifications.order_by("-created_at", "-id").first()
+    # An epic's children as this caller may see them: a guest of the epic sees only those shared with them.
+    visible = sessions_visible_to(user, DevelopmentSession.objects.only("id", "public_id"))
     session.child_list = (
         list(
-            DevelopmentSession.objects.filter(parent=session)
-            .prefetch_related(Prefetch("depends_on", queryset=DevelopmentSession.objects.only("id", "public_id")))
+            sessions_visible_to(user, DevelopmentSession.objects.filter(parent=session))
+            .prefetch_related(Prefetch("depends_on", queryset=visible))
             .order_by("created_at", "id")
         )
         if session.is_epic
         else []
     )
+    parent = sessions_visible_to(user).filter(pk=session.parent_id)
+    session.parent_visible = session.parent_id is None or parent.exists()  # a guest of a child only: no epic intent
+    view = children_view(user, session)
+    session.plan_for_viewer = view.plan(session.plan) if view else session.plan
+    session.summary_for_viewer = view.text(session.completion_summary) if view else session.completion_summary
     return session
 
 

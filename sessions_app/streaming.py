@@ -15,8 +15,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 
 from sessions_app import live
+from sessions_app.epic_visibility import ChildrenView, children_view
 from sessions_app.events import event_payload
 from sessions_app.models import DevelopmentSession, SessionEvent
 
@@ -35,20 +38,38 @@ def _events_after(session_pk: int, session_public_id: str, after: int, limit: in
     ]
 
 
+@database_sync_to_async
+def _children_view(viewer_pk: int, session_pk: int) -> ChildrenView | None:
+    viewer = get_user_model().objects.filter(pk=viewer_pk, is_active=True).first() or AnonymousUser()
+    return children_view(viewer, DevelopmentSession.objects.get(pk=session_pk))
+
+
 class Cursor:
     """Remembers the last seq sent; turns incoming events into exactly the ones to send next."""
 
-    def __init__(self, session: DevelopmentSession, after: int) -> None:
+    def __init__(self, session: DevelopmentSession, after: int, *, viewer_pk: int) -> None:
         self.session_pk, self.public_id, self.last_seq = session.pk, session.public_id, max(0, after)
+        self.viewer_pk = viewer_pk
+        self._sees_all = not session.is_epic  # only an epic's log names sessions a guest may not see
 
     async def replay(self) -> AsyncIterator[dict]:
         while True:
             page = await _events_after(self.session_pk, self.public_id, self.last_seq, PAGE)
-            for event in page:
+            for event in await self._for_viewer(page):
                 self.last_seq = event["seq"]
                 yield event
             if len(page) < PAGE:
                 return
+
+    async def _for_viewer(self, events: list[dict]) -> list[dict]:
+        """A guest of an epic reads its log without the children not shared with them (`epic_visibility`)."""
+        if self._sees_all or not events:
+            return events
+        view = await _children_view(self.viewer_pk, self.session_pk)
+        if view is None:  # a member of the organisation: sees every child, for as long as the socket lives
+            self._sees_all = True
+            return events
+        return [view.event(event) for event in events]
 
     async def accept(self, event: dict) -> list[dict]:
         seq = event.get("seq")
@@ -62,7 +83,7 @@ class Cursor:
             out.extend(e for e in missing if e["seq"] < seq)
         out.append(event)
         self.last_seq = seq
-        return out
+        return await self._for_viewer(out)
 
 
 class Subscription:

@@ -92,7 +92,7 @@ async def _events(grant: Grant, session: DevelopmentSession, after: int) -> Asyn
 async def _follow(grant: Grant, session: DevelopmentSession, after: int) -> AsyncIterator[str]:
     """Every wait races the access watchdog, so revocation ends the stream however many events flow."""
     keepalive = float(getattr(settings, "HARNESS_SSE_KEEPALIVE_SECONDS", 15))
-    cursor = Cursor(session, after)
+    cursor = Cursor(session, after, viewer_pk=grant.user_pk)
     async with Subscription(session.public_id) as subscription, AccessWatchdog(grant) as watchdog:
         async for event in cursor.replay():  # join first, then replay
             watchdog.raise_if_revoked()

@@ -271,7 +271,7 @@ const DESCRIBE = {
   "approval.requested": (e) => `approval requested: ${e.data.summary}`,
   "conflict.detected": (e) => `⚠ conflict: ${e.data.path} is also written by ${e.data.sessions.map((o) => o.id).join(", ")}${e.data.elsewhere ? "" : " — a lead decides"}`,
   "epic.breakdown_ready": (e) => `split into ${e.data.children.length} child sessions (${e.data.source})`,
-  "epic.child_status": (e) => `child ${e.data.key} ${e.data.status}`,
+  "epic.child_status": (e) => (e.data.hidden ? `a child session not shared with you is ${e.data.status}` : `child ${e.data.key} ${e.data.status}`),
   "knowledge.consulted": (e) => `knowledge consulted for ${e.data.decision}: ${e.data.documents.map((d) => d.title).join("; ")}`,
   "verification.queued": (e) => `checks queued${e.data.files ? ` over ${e.data.files} files` : ""}${e.data.reason ? ` (${e.data.reason})` : ""}`,
   "verification.started": (e) => `checks running in a sandbox: ${(e.data.checks || []).join(", ") || "nothing to check"}`,
@@ -319,6 +319,7 @@ function apply(event) {
     case "session.phase_changed": $("phase").textContent = data.to; break;
     case "epic.breakdown_ready": state.children = data.children; break;
     case "epic.child_status": {
+      if (data.hidden) break;  // a child not shared with this guest: nothing of it is sent
       const child = state.children.find((c) => c.session === data.child);
       if (child) child.status = data.status;
       else state.children.push({ key: data.key, session: data.child, intent: data.intent, status: data.status, depends_on: [] });
