@@ -89,9 +89,12 @@ def _parse_since(value: str | None, now: datetime) -> datetime:
     value = value.strip()
     if match := _RELATIVE.match(value):
         return now - timedelta(days=int(match.group(1)))
-    moment = parse_datetime(value)
-    if moment is None and (day := parse_date(value)) is not None:
-        moment = datetime(day.year, day.month, day.day)
+    try:
+        moment = parse_datetime(value)
+        if moment is None and (day := parse_date(value)) is not None:
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError:  # well formed but not in the calendar (2023-02-30, month 46): not a date, not a 500
+        moment = None
     if moment is None:
         raise InvalidInput(
             f"since={value!r} is not a date; use YYYY-MM-DD, an ISO-8601 time or a number of days like 30d.",

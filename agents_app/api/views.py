@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +24,7 @@ from agents_app.selectors import agent_availability, run_get, verification_lates
 from agents_app.services import approvals, control, knowledge, verification
 from sessions_app.access import organization_for
 from sessions_app.api.base import SessionScopedView, parse
-from sessions_app.api.serializers import ApprovalDecideInput, ApprovalOutput, RunOutput
+from sessions_app.api.serializers import ApprovalDecideInput, ApprovalOutput, RunOutput, SessionDetailOutput
 from sessions_app.api.views import session_detail_response
 from sessions_app.selectors import approval_get, session_get
 
@@ -42,7 +42,7 @@ def session_action(service: Callable) -> type[SessionScopedView]:
     """POST sessions/{id}/<action>/ → service(user=, session=) → the session detail."""
 
     class SessionActionView(SessionScopedView):
-        @extend_schema(request=None, responses={200: dict})
+        @extend_schema(request=None, responses={200: SessionDetailOutput})
         def post(self, request: Request, session_id: str) -> Response:
             service(user=request.user, session=self.get_session(request, session_id))
             return session_detail_response(request, session_id)
@@ -87,7 +87,12 @@ class ApprovalDecideView(APIView):
 
 
 class KnowledgeListCreateView(APIView):
-    @extend_schema(parameters=[KnowledgeSearchInput], responses=KnowledgeHitOutput(many=True))
+    @extend_schema(
+        parameters=[KnowledgeSearchInput],
+        responses=inline_serializer(
+            "KnowledgeSearchOutput", {"results": KnowledgeHitOutput(many=True), "query": serializers.CharField()}
+        ),
+    )
     def get(self, request: Request) -> Response:
         data = parse(KnowledgeSearchInput, request.query_params)
         organization, _ = organization_for(request.user, data["organization"])
@@ -141,7 +146,7 @@ class SessionVerificationView(SessionScopedView):
 
     @extend_schema(
         request=None,
-        responses={202: VerificationReportOutput, 403: dict, 404: dict, 409: dict},
+        responses={202: VerificationReportOutput},  # 403, 404, 409 in the error shape: sessions_app/api/schema.py
         description="Queue the checks over the session's files as they are now; 409 while agents or checks run.",
     )
     def post(self, request: Request, session_id: str) -> Response:

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics_app.api.serializers import AnalyticsOutput
+from analytics_app.api.serializers import AnalyticsOutput, AnalyticsQueryInput
 from analytics_app.selectors import period_for, team_analytics
+from sessions_app.api.base import parse
 
 
 class AnalyticsView(APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("organization", str, required=True, description="Organisation slug."),
-            OpenApiParameter("since", str, description="YYYY-MM-DD, ISO-8601 time or days like 30d (default 30d)."),
-            OpenApiParameter("min_support", int, description="Fewest finished sessions a combination needs (3)."),
-        ],
+        parameters=[AnalyticsQueryInput],
         responses={200: AnalyticsOutput},
     )
     def get(self, request: Request) -> Response:
+        parse(AnalyticsQueryInput, request.query_params)  # the shape the schema states; the selector does the rest
         period = period_for(
             user=request.user,
             organization=request.query_params.get("organization", ""),

@@ -85,8 +85,8 @@ class RunOutput(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
     usage = RunUsageOutput(source="*")
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
 
     def get_agent(self, run) -> dict:  # noqa: ANN001
         return {"slug": run.agent.slug, "name": run.agent.name, "restricted": run.agent.restricted}
@@ -124,7 +124,7 @@ class SessionListOutput(serializers.Serializer):
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
     usage = UsageOutput(source="*")
     created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
     web_url = serializers.SerializerMethodField()
     verification = serializers.SerializerMethodField()
 
@@ -149,8 +149,8 @@ class ChildSessionOutput(serializers.Serializer):
     current_phase = serializers.CharField()
     depends_on = serializers.SerializerMethodField()
     usage = UsageOutput(source="*")
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
 
     def get_depends_on(self, child) -> list[str]:  # noqa: ANN001
         return [d.public_id for d in child.depends_on.all()]
@@ -179,7 +179,7 @@ class SessionDetailOutput(SessionListOutput):
     artifacts = serializers.JSONField(source="artifact_counts")
     pending_approvals = serializers.IntegerField()
     last_event_seq = serializers.IntegerField()
-    started_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
     permissions = serializers.SerializerMethodField()
     verification = serializers.SerializerMethodField()
 
@@ -202,15 +202,30 @@ class SessionCreateInput(serializers.Serializer):
     agents = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     execution_strategy = serializers.ChoiceField(choices=ExecutionStrategy.choices, default=ExecutionStrategy.HYBRID)
     task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.FEATURE)
-    parent = serializers.CharField(required=False, allow_null=True, default=None)
+    parent = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)  # "" or null: none
+
+
+STATUS_LIST = "(?:{0})(?:,(?:{0}))*".format("|".join(SessionStatus.values))
 
 
 class SessionListFilterInput(serializers.Serializer):
-    status = serializers.CharField(required=False)
+    """Each filter, when given, must say something: `?status=` is a 400, not "every status" (leave it out)."""
+
+    status = serializers.RegexField(
+        rf"^{STATUS_LIST}$", required=False, help_text=f"One status or several, comma-separated: {SessionStatus.values}"
+    )
     organization = serializers.SlugField(required=False)
-    parent = serializers.CharField(required=False)
-    search = serializers.CharField(required=False, max_length=200)
-    created_by = serializers.CharField(required=False)
+    parent = serializers.CharField(required=False, trim_whitespace=False, help_text="The epic's id (dev_…).")
+    search = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    created_by = serializers.CharField(required=False, max_length=150, trim_whitespace=False, help_text="A username.")
+
+    def to_internal_value(self, data):  # noqa: ANN001, ANN201
+        # DRF reads an empty query value of an optional field as "not given"; the schema says it is too short.
+        message = ["Empty: give a value, or leave the parameter out."]
+        empty = {name: message for name in self.fields if data.get(name) == ""}
+        if empty:
+            raise serializers.ValidationError(empty)
+        return super().to_internal_value(data)
 
 
 class EventOutput(serializers.Serializer):
@@ -245,7 +260,7 @@ class EventListFilterInput(serializers.Serializer):
 
 class FeedbackInput(serializers.Serializer):
     text = serializers.CharField(max_length=5000)
-    run = serializers.CharField(required=False, allow_null=True, default=None)
+    run = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)  # "" or null: none
 
 
 class FeedbackOutput(serializers.Serializer):
@@ -259,7 +274,7 @@ class FeedbackOutput(serializers.Serializer):
 
 class RequirementInput(serializers.Serializer):
     text = serializers.CharField(max_length=2000)
-    refines = serializers.IntegerField(required=False, allow_null=True, default=None)
+    refines = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
 
 
 class ShareInput(serializers.Serializer):
@@ -281,7 +296,7 @@ class ApprovalOutput(serializers.Serializer):
     details = serializers.JSONField()
     status = serializers.CharField()
     decided_by = serializers.CharField(source="decided_by.username", default=None)
-    decided_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
     comment = serializers.CharField()
     created_at = serializers.DateTimeField()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -67,13 +67,15 @@ class OrganizationListView(APIView):
 
 
 class SessionListCreateView(APIView):
+    pagination_class = DefaultCursorPagination  # the schema shows the list in its {next, previous, results} envelope
+
     @extend_schema(
         parameters=[s.SessionListFilterInput],
         responses=s.SessionListOutput(many=True),
     )
     def get(self, request: Request) -> Response:
         filters = parse(s.SessionListFilterInput, request.query_params)
-        paginator = DefaultCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(session_list(user=request.user, **filters), request, view=self)
         data = s.SessionListOutput(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
@@ -144,7 +146,14 @@ class RequirementCreateView(SessionScopedView):
 
 
 class ShareView(SessionScopedView):
-    @extend_schema(request=s.ShareInput, responses={200: dict})
+    @extend_schema(
+        request=s.ShareInput,
+        responses={
+            200: inline_serializer(
+                "ShareOutput", {"shared_with": serializers.CharField(), "level": serializers.CharField()}
+            )
+        },
+    )
     def post(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
         data = parse(s.ShareInput, request.data)
@@ -153,7 +162,10 @@ class ShareView(SessionScopedView):
 
 
 class UnshareView(SessionScopedView):
-    @extend_schema(request=s.UnshareInput, responses={200: dict})
+    @extend_schema(
+        request=s.UnshareInput,
+        responses={200: inline_serializer("UnshareOutput", {"unshared": serializers.CharField()})},
+    )
     def post(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
         data = parse(s.UnshareInput, request.data)

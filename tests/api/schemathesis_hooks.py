@@ -1,0 +1,48 @@
+"""Schemathesis hooks (loaded by the CLI through SCHEMATHESIS_HOOKS): ids and slugs of real objects.
+
+Random ids only ever meet a 404. About half the generated values are swapped for objects that exist — acme's
+session with its runs, approval, artifact and knowledge note, named in HARNESS_SCHEMATHESIS_IDS (JSON) — so the
+operations' success paths are fuzzed too. The choice depends on the generated value only, so Hypothesis can
+replay and shrink."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from typing import Any
+
+import schemathesis
+
+IDS: dict[str, Any] = json.loads(os.environ.get("HARNESS_SCHEMATHESIS_IDS", "{}"))
+PATH_IDS = ("session_id", "run_id", "approval_id", "artifact_id", "document_id")
+
+
+def _heads(value: Any) -> bool:
+    """A stable coin flip: heads for about half of the values."""
+    return zlib.crc32(repr(value).encode("utf-8", "surrogatepass")) % 2 == 0
+
+
+@schemathesis.hook
+def map_path_parameters(context, path_parameters: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+    if IDS and _heads(path_parameters):
+        for name in PATH_IDS:
+            if name in path_parameters and name in IDS:
+                path_parameters[name] = IDS[name]
+    return path_parameters
+
+
+@schemathesis.hook
+def map_query(context, query: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+    if IDS and isinstance(query, dict) and "organization" in query and _heads(query):
+        query["organization"] = IDS["organization"]
+    return query
+
+
+@schemathesis.hook
+def map_body(context, body: Any) -> Any:  # noqa: ANN001
+    if IDS and isinstance(body, dict) and _heads(body):
+        for name, key in (("organization", "organization"), ("session", "session_id"), ("run", "run_id")):
+            if name in body and isinstance(body[name], str):
+                body[name] = IDS[key]
+    return body
