@@ -17,6 +17,7 @@ from agents_app.epics import child_key, epic_advance
 from agents_app.knowledge import knowledge_snippets
 from agents_app.llm.base import CallContext, LLMError, LLMProvider, LLMRequest
 from agents_app.services.knowledge import knowledge_consulted
+from sessions_app import inputs
 from sessions_app.events import Actor, event_record
 from sessions_app.models import DevelopmentSession, RequirementStatus, SessionStatus, TaskType
 from sessions_app.services.sessions import session_create, session_transition
@@ -71,7 +72,7 @@ def plan_epic(epic: DevelopmentSession, provider: LLMProvider, *, fallback_on_fa
             created[child["key"]] = session_create(
                 user=epic.created_by,
                 organization=epic.organization,
-                intent=child["intent"],
+                intent=child["intent"][: inputs.INTENT.max_length],  # "Foundation for <a long intent>…"
                 requirements=child["requirements"],
                 execution_strategy=epic.execution_strategy,
                 task_type=child["task_type"],

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from agents_app.knowledge import knowledge_get, knowledge_search
 from agents_app.services import knowledge
+from sessions_app import inputs
 from sessions_app.access import has_role, organization_for
 from sessions_app.errors import DomainError
 from sessions_app.models import Role
@@ -28,18 +29,18 @@ def knowledge_page(request: HttpRequest) -> HttpResponse:
     )
     query = (request.GET.get("q") or "").strip()
     status = 200
-    if request.method == "POST":
-        try:
-            _create(request, slug)
-            messages.success(request, "Saved to the knowledge base.")
-            return redirect(f"{reverse('knowledge')}?organization={slug}")
-        except DomainError as exc:
-            messages.error(request, exc.detail)
-            status = exc.status_code
-    try:
+    try:  # an organisation the caller is not in: 404 with the API's message, before anything is written
         organization, role = organization_for(request.user, slug)
     except DomainError as exc:
         return render(request, "development/error.html", {"detail": exc.detail}, status=exc.status_code)
+    if request.method == "POST":
+        try:
+            _create(request, organization.slug)
+            messages.success(request, "Saved to the knowledge base.")
+            return redirect(f"{reverse('knowledge')}?organization={organization.slug}")
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            status = exc.status_code
     hits = knowledge_search(organization=organization, query=query, limit=50)
     return render(
         request,
@@ -50,6 +51,7 @@ def knowledge_page(request: HttpRequest) -> HttpResponse:
             "organization": slug,
             "memberships": memberships,
             "form": request.POST,
+            "title_max": inputs.KNOWLEDGE_TITLE.max_length,
             "is_lead": has_role(role, Role.LEAD),
         },
         status=status,

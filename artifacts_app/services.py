@@ -13,12 +13,13 @@ from django.db.models import Q
 
 from agents_app.models import ArtifactKind
 from artifacts_app.models import RESERVED_TOP, Artifact, ArtifactVersion, artifact_path_problem, is_reserved_path
+from sessions_app import inputs
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import DevelopmentSession, SessionStatus
 
-MAX_CONTENT_BYTES = 512 * 1024
+MAX_CONTENT_BYTES = inputs.ARTIFACT_CONTENT.max_bytes
 LANGUAGES = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx", ".html": "html",
     ".css": "css", ".md": "markdown", ".json": "json", ".yml": "yaml", ".yaml": "yaml", ".sql": "sql",
@@ -199,6 +200,7 @@ def artifact_edit(*, user: Any, artifact: Artifact, content: str, base_number: i
     """A person edits a file: a new version by them, refused (409) if an agent wrote since they opened it."""
     session = artifact.session
     require_session_access(user, session, "collaborate", doing="edit files")
+    content = inputs.clean_text(content, inputs.ARTIFACT_CONTENT, field="content")
     result = artifact_write(
         session=session, path=artifact.path, content=content, actor=Actor.for_user(user), base_number=base_number
     )

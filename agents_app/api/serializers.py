@@ -1,6 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sessions_app import inputs
+from sessions_app.api.serializers import text_field
+
 
 class AgentOutput(serializers.Serializer):
     slug = serializers.CharField()
@@ -46,7 +49,7 @@ class KnowledgeCreateInput(serializers.Serializer):
     """Write (`title`, `body`), upload (`file`), or save a completed session (`session`)."""
 
     organization = serializers.SlugField(required=False)
-    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    title = text_field(inputs.KNOWLEDGE_TITLE, required=False, allow_blank=True, default="")
     body = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     tags = TagsField(required=False, default=list)
     file = serializers.FileField(required=False, allow_null=True, default=None)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from agents_app.models import AgentRun, RunStatus
 from agents_app.run_queue import queue_run
+from sessions_app import inputs
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict
 from sessions_app.events import Actor, event_record, session_lock_row
@@ -57,6 +58,7 @@ def approval_request(
 
 def approval_decide(*, user: Any, approval: ApprovalRequest, decision: str, comment: str = "") -> ApprovalRequest:
     """A lead approves or rejects; the parked run is queued again and sees the decision at its next step."""
+    comment = inputs.clean_text(comment, inputs.COMMENT, field="comment")
     with transaction.atomic():
         session_lock_row(approval.session_id)
         approval = (
@@ -67,7 +69,7 @@ def approval_decide(*, user: Any, approval: ApprovalRequest, decision: str, comm
         if not approval.is_pending():
             raise Conflict(f"Approval {approval.public_id} was already {approval.status} by {approval.decided_by}.")
         approval.status = ApprovalStatus.APPROVED if decision == "approve" else ApprovalStatus.REJECTED
-        approval.decided_by, approval.decided_at, approval.comment = user, timezone.now(), comment.strip()
+        approval.decided_by, approval.decided_at, approval.comment = user, timezone.now(), comment
         approval.save(update_fields=["status", "decided_by", "decided_at", "comment"])
         actor = Actor.for_user(user)
         event_record(

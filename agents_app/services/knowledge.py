@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Value
 
 from agents_app.models import KnowledgeDocument, KnowledgeSource
+from sessions_app import inputs
 from sessions_app.access import has_role, organization_for, require_session_access, role_in
 from sessions_app.errors import Conflict, InvalidInput, NotAllowed, NotFound, PayloadTooLarge, UnsupportedMediaType
 from sessions_app.events import Actor, event_record
@@ -19,30 +20,28 @@ from sessions_app.models import ApprovalStatus, DevelopmentSession, Role, Sessio
 from sessions_app.services.audit import audit_record, model_snapshot
 
 TEXT_EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".txt": "text"}
-MAX_TITLE = 200
+MAX_TITLE = inputs.KNOWLEDGE_TITLE.max_length
 MAX_TAGS = 20
 MAX_TAG = 40
 AUDITED_FIELDS = ["title", "tags", "source", "source_name", "source_session"]
 
 
 def _clean(title: str, body: str, tags: list[str] | None) -> tuple[str, str, list[str]]:
-    title, body = (title or "").strip(), (body or "").strip()
+    """Title and body by the input rules (`sessions_app.inputs`); every problem reported at once."""
     errors: dict[str, list[str]] = {}
-    if not title:
-        errors["title"] = ["Give the document a title."]
-    elif len(title) > MAX_TITLE:
-        errors["title"] = [f"At most {MAX_TITLE} characters."]
-    if not body:
-        errors["body"] = ["The document is empty; write or upload some Markdown or text."]
-    elif len(body.encode()) > settings.HARNESS_MAX_KNOWLEDGE_BYTES:
-        errors["body"] = [f"At most {settings.HARNESS_MAX_KNOWLEDGE_BYTES} bytes."]
+    try:
+        cleaned = inputs.clean_fields({"title": (title, inputs.KNOWLEDGE_TITLE), "body": (body, inputs.KNOWLEDGE_BODY)})
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+        cleaned = {"title": "", "body": ""}
     cleaned_tags = list(dict.fromkeys(t.strip().lower() for t in (tags or []) if isinstance(t, str) and t.strip()))
+    tag_problems = [problem for problem in map(inputs.text_problem, cleaned_tags) if problem]
     if len(cleaned_tags) > MAX_TAGS or any(len(t) > MAX_TAG for t in cleaned_tags):
         errors["tags"] = [f"At most {MAX_TAGS} tags of at most {MAX_TAG} characters."]
-    if errors:
-        field, messages = next(iter(errors.items()))
-        raise InvalidInput(f"{field}: {messages[0]}", errors=errors)
-    return title, body, cleaned_tags
+    elif tag_problems:
+        errors["tags"] = [f"'tags' {tag_problems[0]}"]
+    inputs.raise_if_errors(errors)
+    return cleaned["title"], cleaned["body"], cleaned_tags
 
 
 def _index(document: KnowledgeDocument) -> None:

@@ -13,7 +13,7 @@ from sessions_app.errors import Conflict, InvalidInput, NotAllowed
 from sessions_app.models import DevelopmentSession, ExecutionStrategy, TaskType
 from sessions_app.selectors import session_get
 from sessions_app.services.screenshots import screenshots_check
-from sessions_app.services.sessions import session_create
+from sessions_app.services.sessions import session_create, session_texts_clean
 
 
 def development_start(
@@ -37,6 +37,7 @@ def development_start(
             errors={"execution_strategy": ["Unknown strategy."]},
         )
     org, role = organization_for(user, organization)
+    session_texts_clean(intent=intent, requirements=requirements)  # before any image is decoded
     requested = _checked_agent_choice(org, role, agents or [])
     checked_images = screenshots_check(list(screenshots or []))
     parent_session = session_get(user=user, public_id=parent) if parent else None

@@ -1,5 +1,8 @@
 from rest_framework import serializers
 
+from sessions_app import inputs
+from sessions_app.api.serializers import text_field
+
 
 class ArtifactOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
@@ -34,5 +37,5 @@ class ArtifactDetailOutput(ArtifactOutput):
 
 
 class ArtifactEditInput(serializers.Serializer):
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=512 * 1024)
+    content = text_field(inputs.ARTIFACT_CONTENT)
     base_version = serializers.IntegerField(min_value=1)

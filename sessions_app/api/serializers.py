@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sessions_app import inputs
 from sessions_app.events import event_payload
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
+
+
+def text_field(rule: inputs.TextRule, **kwargs: Any) -> serializers.CharField:
+    """A CharField with the limits of a field rule (`sessions_app.inputs`), so the schema and the 400 quote the
+    same numbers as the web form; the service checks the whole rule again, whatever the interface."""
+    options: dict[str, Any] = {"max_length": rule.max_length, "trim_whitespace": rule.trim}
+    if not rule.required:
+        options["allow_blank"] = True
+    return serializers.CharField(**{**options, **kwargs})
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -196,8 +208,10 @@ class SessionDetailOutput(SessionListOutput):
 
 class SessionCreateInput(serializers.Serializer):
     organization = serializers.SlugField()
-    intent = serializers.CharField(max_length=5000, trim_whitespace=True)
-    requirements = serializers.ListField(child=serializers.CharField(max_length=2000), required=False, default=list)
+    intent = text_field(inputs.INTENT)
+    requirements = serializers.ListField(
+        child=text_field(inputs.REQUIREMENT), required=False, default=list, max_length=inputs.MAX_REQUIREMENTS
+    )
     screenshots = serializers.ListField(child=serializers.FileField(), required=False, default=list)
     agents = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     execution_strategy = serializers.ChoiceField(choices=ExecutionStrategy.choices, default=ExecutionStrategy.HYBRID)
@@ -259,7 +273,7 @@ class EventListFilterInput(serializers.Serializer):
 
 
 class FeedbackInput(serializers.Serializer):
-    text = serializers.CharField(max_length=5000)
+    text = text_field(inputs.FEEDBACK)
     run = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)  # "" or null: none
 
 
@@ -273,7 +287,7 @@ class FeedbackOutput(serializers.Serializer):
 
 
 class RequirementInput(serializers.Serializer):
-    text = serializers.CharField(max_length=2000)
+    text = text_field(inputs.REQUIREMENT)
     refines = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
 
 
@@ -303,7 +317,7 @@ class ApprovalOutput(serializers.Serializer):
 
 class ApprovalDecideInput(serializers.Serializer):
     decision = serializers.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    comment = text_field(inputs.COMMENT, required=False, default="")
 
 
 class StatusListInput(serializers.Serializer):

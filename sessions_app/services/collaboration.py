@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from sessions_app import inputs
 from sessions_app.access import SHARE_LEVELS, require_session_access
 from sessions_app.errors import Conflict, InvalidInput, NotFound
 from sessions_app.events import Actor, event_record
@@ -23,23 +24,12 @@ from sessions_app.models import (
 )
 from sessions_app.services.audit import audit_record
 
-MAX_TEXT = 5000
-
-
-def _clean_text(text: str, field: str) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise InvalidInput(f"'{field}' is empty.", errors={field: ["This field may not be blank."]})
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"'{field}' is longer than {MAX_TEXT} characters.", errors={field: ["Too long."]})
-    return text
-
 
 @transaction.atomic
 def feedback_submit(*, user: Any, session: DevelopmentSession, text: str, run: Any | None = None) -> Feedback:
     """Queue feedback for the session's agents (or one run); the agent receives it at its next step."""
     require_session_access(user, session, "collaborate", doing="give feedback")
-    text = _clean_text(text, "text")
+    text = inputs.clean_text(text, inputs.FEEDBACK, field="text")
     if session.is_terminal():
         raise Conflict(f"Session {session.public_id} is {session.status}; feedback would reach no agent.")
     if run is not None and run.session_id != session.pk:
@@ -64,7 +54,7 @@ def requirement_add(
 ) -> Requirement:
     """Add a requirement, or refine an existing one (the old one is kept, marked refined)."""
     require_session_access(user, session, "collaborate", doing="change requirements")
-    text = _clean_text(text, "text")
+    text = inputs.clean_text(text, inputs.REQUIREMENT, field="text")
     if session.is_terminal():
         raise Conflict(f"Session {session.public_id} is {session.status}; start a new session to add requirements.")
     if refines is not None:

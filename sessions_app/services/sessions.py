@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from sessions_app import inputs
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.events import Actor, event_record
 from sessions_app.models import (
@@ -26,7 +27,7 @@ from sessions_app.models import (
 from sessions_app.services.screenshots import CheckedImage
 from sessions_app.signals import session_status_changed
 
-MAX_REQUIREMENTS = 50
+MAX_REQUIREMENTS = inputs.MAX_REQUIREMENTS
 
 
 def session_create(
@@ -47,15 +48,7 @@ def session_create(
     again when the transaction fails, so a failure leaves no orphan file; call it as the last
     write of the caller's transaction.
     """
-    intent = (intent or "").strip()
-    if not intent:
-        raise InvalidInput("Say what to build: 'intent' is empty.", errors={"intent": ["This field may not be blank."]})
-    requirements = [r.strip() for r in (requirements or []) if r and r.strip()]
-    if len(requirements) > MAX_REQUIREMENTS:
-        raise InvalidInput(
-            f"At most {MAX_REQUIREMENTS} requirements at creation; add more later.",
-            errors={"requirements": [f"At most {MAX_REQUIREMENTS} items."]},
-        )
+    intent, requirements = session_texts_clean(intent=intent, requirements=requirements)
     if parent is not None and parent.organization_id != organization.pk:
         raise InvalidInput(
             "The epic belongs to another organisation.", errors={"parent": ["Not in this organisation."]}
@@ -106,6 +99,25 @@ def session_create(
         _delete_files(written)
         raise
     return session
+
+
+def session_texts_clean(*, intent: Any, requirements: list[Any] | None) -> tuple[str, list[str]]:
+    """The intent and requirements by the input rules (`sessions_app.inputs`), whichever interface sent them;
+    every problem is reported at once."""
+    errors: dict[str, list[str]] = {}
+    cleaned_intent, cleaned_requirements = "", []
+    try:
+        cleaned_intent = inputs.clean_text(intent, inputs.INTENT, field="intent")
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    try:
+        cleaned_requirements = inputs.clean_text_list(
+            requirements, inputs.REQUIREMENT, field="requirements", max_items=MAX_REQUIREMENTS
+        )
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    inputs.raise_if_errors(errors)
+    return cleaned_intent, cleaned_requirements
 
 
 def _store_screenshots(

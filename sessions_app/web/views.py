@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from agents_app.selectors import agent_availability
 from agents_app.services.start import development_start
 from artifacts_app.selectors import artifact_get
-from sessions_app.access import session_access
+from sessions_app import inputs
+from sessions_app.access import organization_for, session_access
 from sessions_app.api.serializers import SessionDetailOutput
 from sessions_app.errors import DomainError
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
@@ -59,16 +60,20 @@ def session_list_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@_domain_errors
 def session_new_page(request: HttpRequest) -> HttpResponse:
+    """The form and its errors (400, the person's input kept). An organisation the caller is not in is a 404
+    with the API's message, never a quiet fallback to one of theirs."""
     memberships = list(organization_list(user=request.user))
     if not memberships:
         return render(request, "development/error.html", {"detail": "You belong to no organisation yet."}, status=403)
     chosen_org = request.POST.get("organization") or request.GET.get("organization") or memberships[0].organization.slug
-    membership = next((m for m in memberships if m.organization.slug == chosen_org), memberships[0])
-    agents = agent_availability(organization=membership.organization, role=membership.role).usable
+    organization, role = organization_for(request.user, chosen_org)
+    agents = agent_availability(organization=organization, role=role).usable
     context = {
         "memberships": memberships,
-        "organization": membership.organization,
+        "organization": organization,
+        "limits": {"intent": inputs.INTENT.max_length, "requirement": inputs.REQUIREMENT.max_length},
         "agents": agents,
         "strategies": ExecutionStrategy.choices,
         "task_types": TaskType.choices,
@@ -80,7 +85,7 @@ def session_new_page(request: HttpRequest) -> HttpResponse:
         try:
             session = development_start(
                 user=request.user,
-                organization=membership.organization.slug,
+                organization=organization.slug,
                 intent=request.POST.get("intent", ""),
                 requirements=request.POST.getlist("requirements"),
                 screenshots=request.FILES.getlist("screenshots"),
