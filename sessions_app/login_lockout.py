@@ -19,11 +19,12 @@ from typing import Any
 
 from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
+from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Q, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
@@ -88,7 +89,8 @@ class LoginLockoutHandler(AxesDatabaseHandler):
 def login_failures_reset(request: Any, *, username: str) -> None:
     """A login that did not go through `django.contrib.auth.login` (the API token) clears its failures too."""
     if settings.AXES_ENABLED and settings.AXES_RESET_ON_SUCCESS:
-        LoginLockoutHandler().reset_user_attempts(request, {settings.AXES_USERNAME_FORM_FIELD: username})
+        credentials = {settings.AXES_USERNAME_FORM_FIELD: username}
+        AxesProxyHandler.get_implementation().reset_user_attempts(request, credentials)
 
 
 def lockout_retry_after(request: Any) -> int:
@@ -108,15 +110,12 @@ def lockout_message(request: Any) -> str:
 def lockout_response(
     request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
 ) -> HttpResponse:
-    """AXES_LOCKOUT_CALLABLE: the web login and the admin get a page, anything under /api/ the error body."""
+    """AXES_LOCKOUT_CALLABLE, for the web login and the admin login (the token view answers its own lockout)."""
     retry_after = lockout_retry_after(request)
-    if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse({"detail": lockout_message(request), "errors": {}}, status=429)
-    else:
-        context = {
-            "retry_at": timezone.now() + timedelta(seconds=retry_after),
-            "retry_minutes": math.ceil(retry_after / 60),
-        }
-        response = render(request, LOCKOUT_TEMPLATE, context, status=429)
+    context = {
+        "retry_at": timezone.now() + timedelta(seconds=retry_after),
+        "retry_minutes": math.ceil(retry_after / 60),
+    }
+    response = render(request, LOCKOUT_TEMPLATE, context, status=429)
     response["Retry-After"] = str(retry_after)
     return response

@@ -114,7 +114,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("HARNESS_LOGIN_COOLOFF_MINUTES", 1
 AXES_RESET_ON_SUCCESS = True  # only that username from that address (LoginLockoutHandler)
 AXES_CLIENT_IP_CALLABLE = "sessions_app.login_lockout.client_address"  # = DRF's throttle key (HARNESS_NUM_PROXIES)
 AXES_USERNAME_CALLABLE = "sessions_app.login_lockout.login_username"  # cut to the column: no 500 on a long one
-AXES_LOCKOUT_CALLABLE = "sessions_app.login_lockout.lockout_response"  # 429 page (or JSON) with Retry-After
+AXES_LOCKOUT_CALLABLE = "sessions_app.login_lockout.lockout_response"  # the 429 page, with Retry-After
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 
