@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,7 +16,7 @@ from artifacts_app.selectors import artifact_get
 from sessions_app import inputs
 from sessions_app.access import organization_for, session_access
 from sessions_app.api.serializers import SessionDetailOutput
-from sessions_app.errors import DomainError
+from sessions_app.errors import DomainError, InvalidInput, NotFound
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
 from sessions_app.selectors import organization_list, session_detail_get, session_list
 from sessions_app.web import highlight
@@ -28,6 +30,19 @@ def _domain_errors(view):  # noqa: ANN001, ANN202
             return view(request, *args, **kwargs)
         except DomainError as exc:
             return render(request, "development/error.html", {"detail": exc.detail}, status=exc.status_code)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+def _json_domain_errors(view):  # noqa: ANN001, ANN202
+    """The page's JSON endpoints answer a domain error in the API's error body, not with an HTML page."""
+
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # noqa: ANN002, ANN003
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            return JsonResponse({"detail": exc.detail, "errors": exc.errors}, status=exc.status_code)
 
     wrapped.__name__ = view.__name__
     return wrapped
@@ -116,15 +131,20 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-@_domain_errors
+@_json_domain_errors
 def artifact_preview(request: HttpRequest, artifact_id: str) -> JsonResponse:
     """The highlighted content of a version (latest by default) and its diff, for the code panel."""
     artifact = artifact_get(user=request.user, public_id=artifact_id)
     versions = artifact.versions.order_by("number")
     number = request.GET.get("version")
-    version = versions.filter(number=number).first() if number and number.isdigit() else versions.last()
+    if number and not re.fullmatch(r"[0-9]{1,9}", number):  # str.isdigit() lets '²' through to int(): a 500
+        raise InvalidInput(
+            f"'version' must be a version number such as 2, not {number[:20]!r}.",
+            errors={"version": ["A whole number."]},
+        )
+    version = versions.filter(number=int(number)).first() if number else versions.last()
     if version is None:
-        return JsonResponse({"detail": "No such version."}, status=404)
+        raise NotFound(f"{artifact.path} has no version {number}.")
     return JsonResponse(
         {
             "path": artifact.path,

@@ -129,3 +129,37 @@ def test_it_sends_a_body_over_the_memory_limit(member_api, settings):
     response = member_api.post(SESSIONS_URL, body, content_type="application/json")
     assert response.status_code == 413, response.content[:300]
     assert set(response.json()) == {"detail", "errors"} and response.json()["detail"]
+
+
+@pytest.fixture
+def artifact(cast, acme):  # noqa: ANN001, ANN201
+    from artifacts_app.services import artifact_write
+    from sessions_app.events import Actor
+
+    session = DevelopmentSession.objects.create(organization=acme, created_by=cast["member"], intent="x")
+    return artifact_write(
+        session=session, path="app/main.py", content="print(1)\n", actor=Actor.for_user(cast["member"]), base_number=0
+    ).artifact
+
+
+@pytest.mark.parametrize("version", ["²", "1.5", "-1", "9" * 30, "1e3"])
+def test_it_asks_the_code_panel_for_a_version_that_is_no_number(cast, artifact, version):
+    """The session page's JSON endpoint (not DRF): '²' passed `str.isdigit()` and reached `int()` — a 500."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(cast["member"])
+    response = browser.get(f"/development/files/{artifact.public_id}/", {"version": version})
+    assert_standard_400(response, "version")
+
+
+def test_it_asks_the_code_panel_for_a_missing_version_or_a_foreign_file(cast, artifact):
+    from django.test import Client
+
+    member, outsider = Client(), Client()
+    member.force_login(cast["member"])
+    outsider.force_login(cast["outsider"])
+    url = f"/development/files/{artifact.public_id}/"
+    assert member.get(url, {"version": "1"}).json()["version"] == 1
+    for response in (member.get(url, {"version": "7"}), outsider.get(url)):
+        assert response.status_code == 404 and set(response.json()) == {"detail", "errors"}, response.content[:200]
