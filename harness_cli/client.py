@@ -19,10 +19,12 @@ class CliError(Exception):
 
 
 class Client:
-    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str | None, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Token {token}"} if token else {}
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -79,6 +81,10 @@ class Client:
             media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             files.append(("screenshots", (path.name, path.read_bytes(), media)))
         return self.request("POST", "/api/v1/sessions/", data=dict_multi(data), files=files or None)
+
+    def sessions(self, params: dict[str, str | int]) -> dict:
+        """One page of the caller's sessions, newest first: {next, previous, results}."""
+        return self.request("GET", "/api/v1/sessions/", params=params)
 
     def session(self, session_id: str) -> dict:
         return self.request("GET", f"/api/v1/sessions/{session_id}/")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import shlex
 import sys
 import threading
@@ -60,7 +63,7 @@ class Commands:
 
     def cmd_status(self, args: list[str]) -> None:
         session = self.client.session(self.session_id)
-        self.out.plain(f"{session['id']} {session['status']} · phase {session['current_phase'] or '-'}")
+        self.out.plain(status_line(session))
         if session.get("usage"):
             self.out.plain(f"usage: {usage_line(session['usage'])}")
         if "verification" in session:
@@ -128,25 +131,38 @@ class Commands:
         raise CliError(f"no agent {agent!r} in this session; `status` lists them")
 
 
+def status_line(session: dict) -> str:
+    """The session's state as the server has it: status, phase, and how many agents are where."""
+    runs = session.get("runs") or []
+    if session["status"] in ("created", "planning") and not runs:
+        return f"{session['id']} {session['status']} · choosing agents (none has started yet)"
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run["status"]] = counts.get(run["status"], 0) + 1
+    agents = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda item: -item[1]))
+    phase = session.get("current_phase") or "not started"
+    return f"{session['id']} {session['status']} · phase {phase} · {len(runs)} agents: {agents or 'none'}"
+
+
 def interact(commands: Commands, follow: Callable[[], str], stop: Callable[[], None]) -> str | None:
-    """Stream in a background thread while reading commands; returns the final status, None if detached."""
+    """Stream in a background thread while reading commands; returns the final status, None if detached.
+
+    The prompt closes by itself when the session ends: nobody has to press Enter to get the final line."""
     result: dict[str, object] = {}
+    reader = _TerminalReader() if sys.stdin.isatty() else _LineReader()
 
     def background() -> None:
         try:
             result["status"] = follow()
         except CliError as exc:
             result["error"] = exc
+        finally:
+            reader.close()
 
     thread = threading.Thread(target=background, name="harness-stream", daemon=True)
     thread.start()
     commands.out.plain("type help for commands, quit to detach")
-    if sys.stdin.isatty():
-        prompt: PromptSession[str] = PromptSession()
-        with patch_stdout(raw=True):
-            _read_commands(commands, thread, lambda: prompt.prompt("harness> "))
-    else:  # driven by a script or a pipe: plain lines, no terminal tricks
-        _read_commands(commands, thread, _read_stdin_line)
+    reader.run(commands)
     if thread.is_alive():
         stop()
         return None
@@ -155,18 +171,61 @@ def interact(commands: Commands, follow: Callable[[], str], stop: Callable[[], N
     return str(result.get("status", ""))
 
 
-def _read_commands(commands: Commands, stream: threading.Thread, read: Callable[[], str]) -> None:
-    while stream.is_alive():
-        try:
-            line = read()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if not commands.run(line):
-            return
+class _TerminalReader:
+    """prompt_toolkit's prompt; `close()` (from the stream's thread) ends the prompt that is open, or the next one."""
+
+    def __init__(self) -> None:
+        self.session: PromptSession[str] = PromptSession()
+        self.closed = threading.Event()
+
+    def run(self, commands: Commands) -> None:
+        with patch_stdout(raw=True):
+            while not self.closed.is_set():
+                try:
+                    line = self.session.prompt("harness> ", pre_run=self._exit_if_closed)
+                except (EOFError, KeyboardInterrupt):
+                    return
+                if not commands.run(line):
+                    return
+
+    def close(self) -> None:
+        self.closed.set()
+        loop = self.session.app.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # that prompt's loop is gone; the next prompt sees `closed`
+                loop.call_soon_threadsafe(self._exit_if_closed)
+
+    def _exit_if_closed(self) -> None:
+        app = self.session.app
+        if self.closed.is_set() and app.is_running and app.future is not None and not app.future.done():
+            app.exit(exception=EOFError())
 
 
-def _read_stdin_line() -> str:
-    line = sys.stdin.readline()
-    if not line:
-        raise EOFError
-    return line.strip()
+class _LineReader:
+    """Plain lines from a script or a pipe, read in a thread so the end of the session is not stuck behind them."""
+
+    END = object()
+
+    def __init__(self) -> None:
+        self.lines: queue.Queue[object] = queue.Queue()
+
+    def run(self, commands: Commands) -> None:
+        threading.Thread(target=self._read, name="harness-stdin", daemon=True).start()
+        while (line := self.lines.get()) is not self.END:
+            if not commands.run(str(line)):
+                return
+
+    def close(self) -> None:
+        self.lines.put(self.END)
+
+    def _read(self) -> None:
+        # os.read, not sys.stdin: a daemon thread blocked inside sys.stdin's buffer holds its lock, and the
+        # interpreter would abort at exit trying to take it.
+        pending = b""
+        while chunk := os.read(sys.stdin.fileno(), 4096):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self.lines.put(line.decode(errors="replace").strip())
+        if pending.strip():
+            self.lines.put(pending.decode(errors="replace").strip())
+        self.lines.put(self.END)  # end of input: detach, as before

@@ -93,6 +93,7 @@ def session_detail_get(*, user: Any, public_id: str) -> DevelopmentSession:
         .annotate(usage_estimated=Exists(LLMCall.objects.filter(run=OuterRef("pk"), estimated=True)))
     )
     session.run_list = list(runs)
+    session.run_count = len(session.run_list)  # the list's annotation; without it the detail said 0
     session.requirement_list = list(session.requirements.select_related("source_user"))
     session.screenshot_list = list(session.screenshots.all())
     session.artifact_counts = dict(
