@@ -80,14 +80,14 @@ def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor)
     other = existing[0]
     if other.lower() == path.lower():
         problem = f"it differs only in letter case from {other}, and both would be one file on many filesystems"
+        advice = f"Write to {other} instead."
     elif other.lower().startswith(path.lower() + "/"):
         problem = f"{path} is a folder here (it holds {other}), so it cannot also be a file"
+        advice = "Choose another name for this file."
     else:
         problem = f"{other} is a file here, so it cannot also be a folder"
-    raise InvalidInput(
-        f"Path {path!r} is refused: {problem}. Choose another path or write to {other}.",
-        errors={"path": [problem]},
-    )
+        advice = f"Put this file in another folder, or write {other} itself."
+    raise InvalidInput(f"Path {path!r} is refused: {problem}. {advice}", errors={"path": [problem]})
 
 
 def kind_for(path: str) -> str:

@@ -11,7 +11,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from sessions_app import inputs
 from sessions_app.access import SHARE_LEVELS, require_session_access
 from sessions_app.errors import Conflict, InvalidInput, NotFound
-from sessions_app.events import Actor, event_record
+from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import (
     ActorKind,
     ConversationMessage,
@@ -85,12 +85,19 @@ def session_share(*, user: Any, session: DevelopmentSession, username: str, leve
         raise InvalidInput(
             f"Unknown share level {level!r}; use 'view' or 'collaborate'.", errors={"level": ["Invalid."]}
         )
-    guest = get_user_model().objects.filter(username=username, is_active=True).first()
-    if guest is None:
-        raise InvalidInput(f"No active user named {username!r}.", errors={"username": ["Unknown user."]})
+    guest = _shareable_user(user, username)
+    if guest is None:  # no such user, or one the sharer cannot know of: the same answer
+        raise InvalidInput(
+            f"No one called {username!r} can be invited: share with a guest account, or with someone from an "
+            "organisation you belong to.",
+            errors={"username": ["No one you can share with has this username."]},
+        )
     if Membership.objects.filter(user=guest, organization_id=session.organization_id).exists():
         raise Conflict(f"{username} is a member of {session.organization.slug} and sees the session already.")
+    session_lock_row(session.pk)  # two identical shares at once: the second sees the first
     before = _share_level(guest, session)
+    if before == level:
+        return guest  # already shared at this level: nothing changes, nothing to record
     for perm in SHARE_LEVELS["collaborate"]:
         remove_perm(perm, guest, session)
     for perm in SHARE_LEVELS[level]:
@@ -127,6 +134,19 @@ def session_unshare(*, user: Any, session: DevelopmentSession, username: str) ->
         after=None,
     )
     event_record(session=session, type="session.unshared", actor=Actor.for_user(user), data={"user": username})
+
+
+def _shareable_user(sharer: Any, username: str) -> Any | None:
+    """The active user called `username` if the sharer may learn that they exist: an account in no
+    organisation (a guest account), or someone who shares an organisation with the sharer. A member of
+    other organisations only looks exactly like a username nobody has."""
+    guest = get_user_model().objects.filter(username=username, is_active=True).first()
+    if guest is None:
+        return None
+    theirs = set(Membership.objects.filter(user=guest).values_list("organization_id", flat=True))
+    if theirs and not theirs & set(Membership.objects.filter(user=sharer).values_list("organization_id", flat=True)):
+        return None
+    return guest
 
 
 def _share_level(guest: Any, session: DevelopmentSession) -> str | None:
