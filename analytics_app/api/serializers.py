@@ -14,20 +14,6 @@ class AnalyticsQueryInput(serializers.Serializer):
     since = serializers.RegexField(
         r"^(\d{1,4}d|\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-][0-9:]+)?)?)$",
         required=False,
-        help_text="YYYY-MM-DD, an ISO-8601 time or days like 30d (default 30d); not in the future.",
-    )
-    min_support = serializers.IntegerField(
-        required=False, min_value=1, max_value=10_000, help_text="Fewest finished sessions a combination needs (3)."
-    )
-
-
-class AnalyticsQueryInput(serializers.Serializer):
-    """The query's shape; `analytics_app.selectors.period_for` checks membership and the calendar."""
-
-    organization = serializers.SlugField(help_text="Organisation slug.")
-    since = serializers.RegexField(
-        r"^(\d{1,4}d|\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-][0-9:]+)?)?)$",
-        required=False,
         allow_blank=True,
         help_text="YYYY-MM-DD, an ISO-8601 time or days like 30d; not in the future. Empty or left out: 30d.",
     )
