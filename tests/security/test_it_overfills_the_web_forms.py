@@ -69,9 +69,11 @@ def test_it_gets_the_limit_number_from_the_one_rule(browser, api, cast):
     assert str(limit) in page
     assert f'maxlength="{limit}"' in page, "the textarea carries the same limit"
 
-    body = api(cast["member"]).post(
-        "/api/v1/sessions/", {"organization": "acme", "intent": too_long}, format="json"
-    ).json()
+    body = (
+        api(cast["member"])
+        .post("/api/v1/sessions/", {"organization": "acme", "intent": too_long}, format="json")
+        .json()
+    )
     assert str(limit) in " ".join(body["errors"]["intent"])
 
     from agents_app.services.start import development_start
@@ -119,9 +121,7 @@ def test_it_writes_bad_knowledge_through_the_service(cast, title, body, field):
     assert not KnowledgeDocument.objects.exists()
 
 
-@pytest.mark.parametrize(
-    "text", ["please\x00 stop", "a lone \ud800 surrogate", "f" * (inputs.FEEDBACK.max_length + 1)]
-)
+@pytest.mark.parametrize("text", ["please\x00 stop", "a lone \ud800 surrogate", "f" * (inputs.FEEDBACK.max_length + 1)])
 def test_it_gives_bad_feedback_and_requirements_to_the_services(cast, acme, text):
     from sessions_app.services.collaboration import feedback_submit, requirement_add
 
