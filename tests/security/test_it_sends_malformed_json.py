@@ -163,3 +163,15 @@ def test_it_asks_the_code_panel_for_a_missing_version_or_a_foreign_file(cast, ar
     assert member.get(url, {"version": "1"}).json()["version"] == 1
     for response in (member.get(url, {"version": "7"}), outsider.get(url)):
         assert response.status_code == 404 and set(response.json()) == {"detail", "errors"}, response.content[:200]
+
+
+def test_it_posts_multipart_without_a_boundary_to_the_web_form(cast):
+    """A web page's unreadable form reaches Django's own 400: a page that says what happened, not a bare title."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(cast["member"])
+    response = browser.post("/development/new/", MULTIPART_BODY, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "could not read what was sent" in response.content.decode()
+    assert not DevelopmentSession.objects.exists()
