@@ -97,7 +97,9 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
         len(data.get("children", [])), ", ".join(c.get("key", "") for c in data.get("children", []))
     ),
     "epic.child_status": lambda who, agent, data: (
-        f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
+        f"a child session not shared with you: {data.get('from')} → {data.get('status')}"
+        if data.get("hidden")
+        else f"child {data.get('key')} ({data.get('child')}): {data.get('from')} → {data.get('status')}"
     ),
     "verification.queued": lambda who, agent, data: (
         f"checks queued over {data.get('files', '?')} files"

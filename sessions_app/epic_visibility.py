@@ -57,7 +57,8 @@ class ChildrenView:
         if event.get("type") == "epic.breakdown_ready":
             return {**event, "data": self.plan(data)}
         if event.get("type") == "epic.child_status" and not self.keeps(data.get("child")):
-            return {**event, "data": {"hidden": True, "child": None, "key": "", "status": data.get("status")}}
+            hidden = {"hidden": True, "child": None, "key": "", "from": data.get("from"), "status": data.get("status")}
+            return {**event, "data": hidden}
         redacted = dict(data)
         for key in _ID_LISTS:
             if isinstance(redacted.get(key), list):

@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 from guardian.shortcuts import assign_perm
 
+from harness_cli.display import describe
 from sessions_app.events import Actor, event_record
 from sessions_app.models import DevelopmentSession
 from sessions_app.streaming import Cursor
@@ -145,8 +146,12 @@ def test_it_peeks_at_unshared_children_through_the_live_stream(transactional_db,
     """The cursor behind SSE and the websocket: the replay and a live event, as the guest receives them."""
     epic, children = epic
     live = {
-        "seq": 6, "type": "epic.child_status", "session": epic.public_id, "run": None, "actor": {}, "at": "",
-        "data": {"child": children["secret2"].public_id, "key": "secret2", "intent": INTENTS["secret2"], "status": "x"},
+        "seq": 6, "type": "epic.child_status", "session": epic.public_id, "run": None, "at": "",
+        "actor": {"kind": "system", "id": None, "name": "Harness"},
+        "data": {
+            "child": children["secret2"].public_id, "key": "secret2", "intent": INTENTS["secret2"],
+            "from": "running", "status": "failed",
+        },
     }  # fmt: skip
 
     async def receive(viewer_pk: int) -> list[dict]:
@@ -160,3 +165,4 @@ def test_it_peeks_at_unshared_children_through_the_live_stream(transactional_db,
     assert leaked(repr(guest), children) == []
     assert leaked(repr(lead), children) != [] and len(lead[0]["data"]["children"]) == 3
     assert live["data"]["intent"] == INTENTS["secret2"]  # the shared live message is not changed for others
+    assert describe(guest[-1]) == "a child session not shared with you: running → failed"  # `harness watch`
