@@ -108,7 +108,7 @@ def test_replay_time_next_to_a_raw_select(session):
         )
 
         async def replay() -> int:
-            return len([e async for e in Cursor(session, 0).replay()])
+            return len([e async for e in Cursor(session, 0, viewer_pk=session.created_by_id).replay()])
 
         began = time.perf_counter()
         assert asyncio.run(replay()) == n
