@@ -190,3 +190,19 @@ def test_it_exports_a_session_that_unpacks_cleanly(run, api, cast, tmp_path):
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
     for path, content in REALISTIC.items():
         assert (tmp_path / "unzip" / root / path).read_text() == content
+
+
+def test_it_writes_a_file_where_an_inherited_folder_is(cast, acme):
+    """An epic's child reads its completed siblings' files as its own: the same tree, the same clashes."""
+    epic = DevelopmentSession.objects.create(organization=acme, created_by=cast["lead"], intent="e", task_type="epic")
+    sibling, child = (
+        DevelopmentSession.objects.create(organization=acme, created_by=cast["lead"], intent=i, parent=epic)
+        for i in ("a", "b")
+    )
+    agent = Actor.for_agent("backend", "Backend")
+    artifact_write(session=sibling, path="lib/util.py", content="x = 1\n", actor=agent, base_number=0)
+    DevelopmentSession.objects.filter(pk=sibling.pk).update(status="completed")
+
+    with pytest.raises(InvalidInput, match="lib is a folder here"):
+        artifact_write(session=child, path="lib", content="oops\n", actor=agent, base_number=0)
+    assert artifact_write(session=child, path="lib/util.py", content="x = 2\n", actor=agent, base_number=0).version
