@@ -4,7 +4,7 @@ A stream is opened by a person, with a token or a session cookie, on a session t
 these can be withdrawn while it is open (user deactivated or deleted, token deleted, logout, membership
 removed, share withdrawn). The watchdog re-reads all of them from fresh rows on a timer of its own, so
 it runs however much traffic flows, and it fails closed: a check that raises or does not answer ends
-the stream too (with 1011, so the client reconnects and is checked afresh).
+the stream too (with 4500, so the client reconnects and is checked afresh).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sessions_app.models import DevelopmentSession
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CLOSE_CHECK_FAILED = 1011  # "internal error": reconnecting is fine, the new connection is checked in full
+CLOSE_CHECK_FAILED = 4500  # the check itself failed: reconnecting is fine, a new connection is checked in full
 CLOSE_UNAUTHENTICATED = 4401  # the user, their token or their login session is gone
 CLOSE_FORBIDDEN = 4403  # the user may no longer see the session
 CHECK_TIMEOUT_SECONDS = 10.0
