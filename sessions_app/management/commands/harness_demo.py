@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +19,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from sessions_app.services.demo import demo_seed
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
 
 DEMO_PASSWORD = "harness-demo"  # noqa: S105 - printed for the demo users, embedded mode only
 SAMPLE = Path(settings.BASE_DIR) / "harness_cli" / "samples" / "chat_app_design.png"
@@ -30,22 +36,27 @@ class Command(BaseCommand):
         parser.add_argument("--intent", default="build a chat app")
 
     def handle(self, *args, port: int, once: bool, intent: str, **options) -> None:  # noqa: ANN002, ANN003
+        stopped_by = _stop_on_signals()
         base = f"http://127.0.0.1:{port}"
-        call_command("migrate", verbosity=0, interactive=False)
-        demo_seed(password=DEMO_PASSWORD)
-        self.stdout.write(self.style.SUCCESS("Harness demo — embedded mode (SQLite, in-process worker, offline LLM)"))
-        server = self._serve(port)
+        server = cli_process = None
         try:
+            call_command("migrate", verbosity=0, interactive=False)
+            demo_seed(password=DEMO_PASSWORD)
+            self.stdout.write(
+                self.style.SUCCESS("Harness demo — embedded mode (SQLite, in-process worker, offline LLM)")
+            )
+            server = self._serve(port)
             self._wait_healthy(base, server)
             self.stdout.write(f"Log in at {base}/accounts/login/ as member, lead or admin — password {DEMO_PASSWORD}")
             self.stdout.write(f"Governance console: {base}/admin/ (as admin) · API docs: {base}/api/docs/\n")
             token = self._token(base, "member")
             self._build_history(base, token, self._token(base, "lead"))
             self.stdout.write(f"Team analytics: {base}/analytics/ · knowledge base: {base}/knowledge/\n")
-            cli = [sys.executable, "-m", "harness_cli", intent, "--org", "acme", "--screenshot", str(SAMPLE)]
+            cli = [sys.executable, "-m", "harness_cli", "start", intent, "--org", "acme", "--screenshot", str(SAMPLE)]
             cli += ["--requirement", "Messages appear live for everyone in a channel"]
             env = {**os.environ, "HARNESS_URL": base, "HARNESS_TOKEN": token}
-            code = subprocess.call(cli, env=env)
+            cli_process = subprocess.Popen(cli, env=env, preexec_fn=_die_with(os.getpid()))  # noqa: PLW1509
+            code = cli_process.wait()
             if once:
                 if code != 0:
                     raise CommandError(f"the demo session did not complete (CLI exit code {code})")
@@ -55,18 +66,24 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            if server.poll() is None:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+            for signum in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
+                signal.signal(signum, signal.SIG_IGN)
+            _stop(cli_process, group=False)
+            _stop(server, group=True)
+        if stopped_by and stopped_by[0] != signal.SIGINT:  # Ctrl-C is the usual way out: exit 0, as before
+            raise SystemExit(128 + stopped_by[0])
 
     def _serve(self, port: int) -> subprocess.Popen:
+        """runserver in its own process group (stopped as a whole), dying with this process if it is killed."""
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         env.setdefault("HARNESS_OFFLINE_STEP_SECONDS", "0.3")  # lets a person watch the agents move
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        return subprocess.Popen([sys.executable, manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env)
+        return subprocess.Popen(
+            [sys.executable, manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 - only prctl, before exec
+        )
 
     def _wait_healthy(self, base: str, server: subprocess.Popen) -> None:
         deadline = time.monotonic() + 60
@@ -141,3 +158,49 @@ def _call(base: str, token: str | None, method: str, path: str, body: dict | Non
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise CommandError(f"{method} {path} answered {error.code}: {error.read().decode()[:300]}") from error
+
+
+def _stop_on_signals() -> list[int]:
+    """SIGTERM and SIGHUP end the demo like Ctrl-C does — through `finally`, which stops the children.
+    (Python's default for SIGTERM ends the process at once and would leave the server on the port.)"""
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    return received
+
+
+def _die_with(parent: int):  # noqa: ANN202
+    """For Popen's preexec_fn: the child gets SIGTERM when this process dies, even by SIGKILL (Linux)."""
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+
+    return arm
+
+
+def _stop(process: subprocess.Popen | None, *, group: bool) -> None:
+    """SIGTERM (to its whole process group when `group`), then SIGKILL after 10 s; always reaped."""
+    if process is None:
+        return
+
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum) if group else process.send_signal(signum)
+
+    if process.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            send(signal.SIGKILL)
+            process.wait()
+    if group:
+        send(signal.SIGKILL)  # anything the server started and left behind in its group
