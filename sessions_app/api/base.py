@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import QueryDict
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
-from rest_framework.serializers import Serializer
+from rest_framework.serializers import CharField, Serializer
 from rest_framework.views import APIView
 
 from sessions_app.selectors import session_get
@@ -32,8 +33,25 @@ def request_data(request: Request) -> Any:
 
 def parse(serializer_class: type[Serializer], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
+    _refuse_non_strings(serializer, data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def _refuse_non_strings(serializer: Serializer, data: Any) -> None:
+    """DRF turns a JSON number given for a text field into its digits; the schema says string, so it is a 400."""
+    if not isinstance(data, dict):
+        return
+    wrong: dict[str, list[str]] = {}
+    for name, field in serializer.fields.items():
+        value = data.get(name)
+        child = getattr(field, "child", None)
+        if isinstance(field, CharField) and isinstance(value, int | float):
+            wrong[name] = ["Not a string: send text in quotes."]
+        elif isinstance(child, CharField) and isinstance(value, list) and any(not isinstance(v, str) for v in value):
+            wrong[name] = ["Not a list of strings: send each item as text in quotes."]
+    if wrong:
+        raise ValidationError(wrong)
 
 
 class SessionScopedView(APIView):

@@ -10,6 +10,7 @@ operation's own `@extend_schema(responses=…)` documents is left as it is.
 from __future__ import annotations
 
 import uritemplate
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiResponse
@@ -19,6 +20,7 @@ from rest_framework.permissions import AllowAny
 # Input fields that name an object the caller must be able to see: a wrong one is a 404, like a wrong path id.
 REFERENCE_FIELDS = {"organization", "session", "parent", "run", "refines"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+NO_NUL = "^[^\\x00]*$"
 
 
 class ErrorOutput(serializers.Serializer):
@@ -50,7 +52,20 @@ class ErrorAutoSchema(AutoSchema):
         meta = super()._get_serializer_field_meta(field, direction)
         if direction == "response" and isinstance(field, serializers.Field) and field.default is None:
             meta["nullable"] = True
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
+        ):
+            meta["pattern"] = NO_NUL  # DRF's CharField refuses NUL characters (PostgreSQL text cannot hold them)
         return meta
+
+    def map_parsers(self) -> list[str]:
+        """Document JSON for every body, and multipart only where a file is uploaded: form encodings cannot say
+        `null` or a nested value, so the forms a view also parses are not offered to generated clients."""
+        media_types = super().map_parsers()
+        wanted = {"application/json", "multipart/form-data"} if self.takes_files() else {"application/json"}
+        return [m for m in media_types if m in wanted] or media_types
 
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)

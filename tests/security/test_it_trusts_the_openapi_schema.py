@@ -104,3 +104,19 @@ def test_it_says_which_fields_may_be_null(schema) -> None:  # noqa: ANN001
     assert components["RunOutput"]["properties"]["finished_at"].get("nullable") is True
     assert components["SessionListOutput"]["properties"]["parent"].get("nullable") is True
     assert components["ApprovalOutput"]["properties"]["decided_by"].get("nullable") is True
+
+
+@pytest.mark.parametrize(
+    "body", [{"organization": "acme", "intent": 12345}, {"organization": "acme", "intent": "x", "requirements": [7]}]
+)
+def test_it_refuses_a_number_where_the_schema_says_string(cast, api, body) -> None:  # noqa: ANN001
+    response = api(cast["member"]).post("/api/v1/sessions/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert set(response.json()["errors"]) & {"intent", "requirements"}
+
+
+def test_it_says_text_may_not_hold_nul_characters(schema) -> None:  # noqa: ANN001
+    body = schema["components"]["schemas"]["FeedbackInputRequest"]["properties"]["text"]
+    assert body["pattern"] == "^[^\\x00]*$", "DRF refuses NUL in text: the schema says so"
+    media = schema["paths"]["/api/v1/sessions/{session_id}/feedback/"]["post"]["requestBody"]["content"]
+    assert list(media) == ["application/json"], "form encodings cannot say null: not offered without a file"
