@@ -4,7 +4,8 @@ A browser sends the session cookie with any websocket it opens, from any page, s
 socket is only safe when its Origin equals — scheme, host and port — the origin the request came to, or
 one listed in HARNESS_ALLOWED_ORIGINS. Token-header clients (the CLI) send no Origin; a page cannot set
 that header, so a handshake without an Origin is accepted only when it carries a token. An Origin that
-is present is checked whatever the credentials.
+is present is checked whatever the credentials. Behind a TLS proxy the scheme comes from
+SECURE_PROXY_SSL_HEADER, as for Django's own requests.
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def _headers(scope: dict, name: bytes) -> list[str]:
     return [value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == name]
 
 
+def _scheme(scope: dict) -> str:
+    """http or https, decided as Django's `request.is_secure()` does: behind a TLS proxy, by
+    SECURE_PROXY_SSL_HEADER when it is configured (production settings do)."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        values = _headers(scope, name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if values:
+            return "https" if values[0].split(",", 1)[0].strip() == secure_value else "http"
+    return "https" if scope.get("scheme") in ("wss", "https") else "http"
+
+
 def handshake_refusal(scope: dict, allowed: frozenset[Origin]) -> str | None:
     """None when the handshake may proceed, otherwise why not (for the log)."""
     hosts = _headers(scope, b"host")
@@ -71,7 +83,7 @@ def handshake_refusal(scope: dict, allowed: frozenset[Origin]) -> str | None:
     if len(origins) > 1:
         return "several Origin headers"
     origin = parse_origin(origins[0])
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    scheme = _scheme(scope)
     own = parse_origin(f"{scheme}://{hosts[0]}")
     if origin is None or (origin != own and origin not in allowed):
         return f"origin {origins[0]!r} is neither {scheme}://{hosts[0]} nor in HARNESS_ALLOWED_ORIGINS"

@@ -113,3 +113,29 @@ async def test_it_connects_with_a_host_outside_allowed_hosts(session, token):
     communicator = WebsocketCommunicator(application, f"/ws/sessions/{session.public_id}/", headers=headers)
     connected, _ = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.parametrize(
+    ("forwarded_proto", "origin", "joins"),
+    [
+        ("https", "https://testserver", True),  # the proxy says the page came over TLS: its https origin is ours
+        ("https", "http://testserver", False),
+        ("http", "https://testserver", False),
+        (None, "https://testserver", False),  # no proxy header: the socket came over plain http
+    ],
+)
+async def test_it_connects_from_https_behind_a_tls_proxy(settings, session, cookie, forwarded_proto, origin, joins):
+    """The scheme is decided as Django's request.is_secure() decides it (SECURE_PROXY_SSL_HEADER, as in
+    production settings): daphne puts none in a websocket's scope."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    headers = [(b"host", b"testserver"), (b"origin", origin.encode()), (b"cookie", cookie.encode())]
+    if forwarded_proto:
+        headers.append((b"x-forwarded-proto", forwarded_proto.encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/sessions/{session.public_id}/", headers=headers)
+
+    connected, _ = await communicator.connect()
+
+    assert connected is joins
+    if connected:
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "live"
+        await communicator.disconnect()
