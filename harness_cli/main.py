@@ -30,7 +30,8 @@ COMMAND_HELP = """commands:
 
 The options --url, --token, --org and --json work before or after the command.
 `harness COMMAND --help` describes one command. Exit codes: 0 the session completed (or the command
-succeeded), 1 failed/cancelled or refused, 2 usage, 3 server unreachable, 4 not logged in, 5 not found."""
+succeeded), 1 failed/cancelled or refused, 2 usage, 3 server unreachable, 4 not logged in, bad token or
+access withdrawn, 5 not found."""
 
 
 def global_options() -> argparse.ArgumentParser:
