@@ -150,6 +150,9 @@ def parse(argv: list[str]) -> tuple[str, argparse.Namespace]:
         args = PARSERS[word]().parse_args(rest)
         args.implicit = False
         return word, args
+    command, extra = near_miss(word), split_command(rest, value_options())[0]
+    if command in PARSERS and extra is not None:  # `harness wach dev_…`: a mistyped command with its argument
+        build_parser().error(f"{word!r} is not a command; did you mean `harness {command} {extra}`?")
     args = start_parser().parse_args(argv)
     args.implicit = True  # `harness "intent"`: a single word close to a command is confirmed first
     return "start", args

@@ -123,6 +123,8 @@ def test_a_bare_word_that_names_or_nearly_names_a_command_never_starts_a_session
     assert not DevelopmentSession.objects.exists(), (argv, code)
     err = capsys.readouterr().err
     assert code == 0 if argv[0] in ("list", "help") else code == 2
+    if argv[:2] == ["wach", "dev_x"]:
+        assert "did you mean `harness watch dev_x`?" in err
     if "stauts" in argv:
         assert "did you mean status?" in err and 'harness start "stauts"' in err and len(err.splitlines()) == 1
 
