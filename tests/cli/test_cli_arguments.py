@@ -237,3 +237,14 @@ def test_list_shows_the_sessions_with_their_agents_and_takes_org_either_side(ser
     assert run([*rest, "--org", "globex"]) == 0
     assert capsys.readouterr().out.strip() == "no sessions"
     assert not DevelopmentSession.objects.exclude(pk=five_agents.pk).exists()
+
+
+def test_open_prints_and_opens_the_web_page_of_a_session_it_may_see(server, capsys, monkeypatch, five_agents):
+    opened: list[str] = []
+    monkeypatch.setattr(cli.webbrowser, "open", opened.append)  # no browser in a test run
+
+    assert run(["open", five_agents.public_id, "--url", URL, "--token", server]) == 0
+    assert run(["open", "dev_nosuchsession", "--url", URL, "--token", server]) == 5
+
+    assert opened == [f"{URL}/development/{five_agents.public_id}/"]
+    assert capsys.readouterr().out.strip() == opened[0]
