@@ -93,9 +93,12 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self._presence(-1, "presence.left")
 
     async def _revoked(self, code: int) -> None:
-        """The watchdog's verdict: leave the group first, so nothing more is sent, then close."""
-        await self._leave()
-        await self.close(code=code)
+        """The watchdog's verdict: leave the group first, so nothing more is sent, then close (whatever leaving
+        met: a channel layer error must not keep the socket open)."""
+        try:
+            await self._leave()
+        finally:
+            await self.close(code=code)
 
     # -- presence ----------------------------------------------------------------------------------
 
