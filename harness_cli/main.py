@@ -75,17 +75,21 @@ def start_parser() -> argparse.ArgumentParser:
 
 
 def watch_parser() -> argparse.ArgumentParser:
-    parser = command_parser("watch", "Re-attach to a session: replay what was missed, then follow it live.")
-    parser.add_argument("session", help="the session id (dev_…)")
+    parser = session_parser("watch", "Re-attach to a session: replay what was missed, then follow it live.")
     parser.add_argument("--after", type=int, default=0, help="replay events after this seq (default: all)")
     parser.add_argument("--interactive", "-i", action="store_true", help="type commands while it runs")
     return parser
 
 
-def status_parser() -> argparse.ArgumentParser:
-    parser = command_parser("status", "Where the session and each of its agents are.")
+def session_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """A command about one session, named by its id."""
+    parser = command_parser(name, description)
     parser.add_argument("session", help="the session id (dev_…)")
     return parser
+
+
+def status_parser() -> argparse.ArgumentParser:
+    return session_parser("status", "Where the session and each of its agents are.")
 
 
 def list_parser() -> argparse.ArgumentParser:
@@ -96,9 +100,7 @@ def list_parser() -> argparse.ArgumentParser:
 
 
 def open_parser() -> argparse.ArgumentParser:
-    parser = command_parser("open", "Open the session's web page in the browser.")
-    parser.add_argument("session", help="the session id (dev_…)")
-    return parser
+    return session_parser("open", "Open the session's web page in the browser.")
 
 
 def login_parser() -> argparse.ArgumentParser:
