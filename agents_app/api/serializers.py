@@ -66,6 +66,12 @@ class KnowledgeCreateInput(serializers.Serializer):
         return attrs
 
 
+class KnowledgeCreateJsonInput(KnowledgeCreateInput):
+    """A JSON body cannot carry a file: uploads come in multipart/form-data."""
+
+    file = None
+
+
 class KnowledgeOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     organization = serializers.CharField(source="organization.slug")

@@ -14,6 +14,7 @@ from agents_app.api.serializers import (
     AgentListInput,
     AgentOutput,
     KnowledgeCreateInput,
+    KnowledgeCreateJsonInput,
     KnowledgeHitOutput,
     KnowledgeOutput,
     KnowledgeSearchInput,
@@ -88,6 +89,7 @@ class ApprovalDecideView(APIView):
 
 class KnowledgeListCreateView(APIView):
     @extend_schema(
+        operation_id="v1_knowledge_search",
         parameters=[KnowledgeSearchInput],
         responses=inline_serializer(
             "KnowledgeSearchOutput", {"results": KnowledgeHitOutput(many=True), "query": serializers.CharField()}
@@ -99,7 +101,10 @@ class KnowledgeListCreateView(APIView):
         hits = knowledge_search(organization=organization, query=data["q"], limit=data["limit"])
         return Response({"results": KnowledgeHitOutput(hits, many=True).data, "query": data["q"]})
 
-    @extend_schema(request=KnowledgeCreateInput, responses={201: KnowledgeOutput})
+    @extend_schema(
+        request={"application/json": KnowledgeCreateJsonInput, "multipart/form-data": KnowledgeCreateInput},
+        responses={201: KnowledgeOutput},
+    )
     def post(self, request: Request) -> Response:
         data = parse(KnowledgeCreateInput, request.data)
         if data["session"]:

@@ -80,7 +80,7 @@ class ErrorAutoSchema(AutoSchema):
     def error_statuses(self) -> list[str]:
         codes: set[str] = set()
         authenticated = not any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
-        takes_body = self.method in {"POST", "PUT", "PATCH"} and self.request_serializer() is not None
+        takes_body = bool(self.request_serializers())
         inputs = self.input_field_names()
         if authenticated:
             codes.add("401")
@@ -103,20 +103,23 @@ class ErrorAutoSchema(AutoSchema):
     def path_parameter_names(self) -> list[str]:
         return list(uritemplate.variables(self.path))
 
-    def request_serializer(self) -> serializers.Serializer | None:
+    def request_serializers(self) -> list[serializers.Serializer]:
+        """The operation's body serializers (one per media type when `@extend_schema(request={...})` says so)."""
         if self.method not in {"POST", "PUT", "PATCH"}:
-            return None  # asking a GET view for its request serializer only makes drf-spectacular guess
-        request = force_instance(self.get_request_serializer())
-        return request if isinstance(request, serializers.Serializer) else None
+            return []  # asking a GET view for its request serializer only makes drf-spectacular guess
+        request = self.get_request_serializer()
+        candidates = request.values() if isinstance(request, dict) else [request]
+        return [s for s in map(force_instance, candidates) if isinstance(s, serializers.Serializer)]
 
     def input_field_names(self) -> set[str]:
         names = {p["name"] for p in self._get_parameters() if p.get("in") == "query"}
-        request = self.request_serializer()
-        return names | set(request.fields) if request is not None else names
+        for request in self.request_serializers():
+            names |= set(request.fields)
+        return names
 
     def takes_files(self) -> bool:
-        request = self.request_serializer()
-        return request is not None and any(
+        return any(
             isinstance(field, serializers.FileField) or isinstance(getattr(field, "child", None), serializers.FileField)
+            for request in self.request_serializers()
             for field in request.fields.values()
         )

@@ -207,6 +207,8 @@ class SessionDetailOutput(SessionListOutput):
 
 
 class SessionCreateInput(serializers.Serializer):
+    """multipart/form-data, with screenshots; JSON is the same without them (SessionCreateJsonInput)."""
+
     organization = serializers.SlugField()
     intent = text_field(inputs.INTENT)
     requirements = serializers.ListField(
@@ -217,6 +219,12 @@ class SessionCreateInput(serializers.Serializer):
     execution_strategy = serializers.ChoiceField(choices=ExecutionStrategy.choices, default=ExecutionStrategy.HYBRID)
     task_type = serializers.ChoiceField(choices=TaskType.choices, default=TaskType.FEATURE)
     parent = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)  # "" or null: none
+
+
+class SessionCreateJsonInput(SessionCreateInput):
+    """A JSON body cannot carry files: screenshots come in multipart/form-data."""
+
+    screenshots = None
 
 
 STATUS_LIST = "(?:{0})(?:,(?:{0}))*".format("|".join(SessionStatus.values))

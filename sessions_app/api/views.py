@@ -80,7 +80,10 @@ class SessionListCreateView(APIView):
         data = s.SessionListOutput(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)
 
-    @extend_schema(request=s.SessionCreateInput, responses={201: s.SessionDetailOutput})
+    @extend_schema(
+        request={"application/json": s.SessionCreateJsonInput, "multipart/form-data": s.SessionCreateInput},
+        responses={201: s.SessionDetailOutput},
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.SessionCreateInput, request_data(request))
         session = development_start(
