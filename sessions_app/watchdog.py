@@ -30,7 +30,7 @@ T = TypeVar("T")
 CLOSE_CHECK_FAILED = 4500  # the check itself failed: reconnecting is fine, a new connection is checked in full
 CLOSE_UNAUTHENTICATED = 4401  # the user, their token or their login session is gone
 CLOSE_FORBIDDEN = 4403  # the user may no longer see the session
-CHECK_TIMEOUT_SECONDS = 10.0
+CHECK_TIMEOUT_SECONDS = 10.0  # a check that has not answered by then (a wedged database) ends the stream too
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ class AccessWatchdog:
     async def check(self) -> bool:
         """Checks now; True while access holds."""
         try:
-            code = await asyncio.wait_for(database_sync_to_async(grant_refusal)(self.grant), CHECK_TIMEOUT_SECONDS)
+            check = database_sync_to_async(grant_refusal, thread_sensitive=False)  # not queued behind slow views
+            code = await asyncio.wait_for(check(self.grant), CHECK_TIMEOUT_SECONDS)
         except Exception:  # noqa: BLE001 - fail closed on anything: a database error, a timeout, a bug
             logger.exception("access check of user %s on session %s failed", self.grant.user_pk, self.grant.session_pk)
             code = CLOSE_CHECK_FAILED

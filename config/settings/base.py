@@ -141,7 +141,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [CHANNEL_REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, which channels-redis's 5 s BZPOPMIN meets:
+                # every consumer idle for 5 s crashed ("Timeout reading"). 15 s: above the BZPOPMIN, still
+                # catching a dead Redis.
+                "hosts": [{"address": CHANNEL_REDIS_URL, "socket_timeout": 15}],
                 "capacity": env_int("HARNESS_CHANNEL_CAPACITY", 1000),
                 "expiry": 60,
                 "prefix": env_str("HARNESS_CHANNEL_PREFIX", "harness"),

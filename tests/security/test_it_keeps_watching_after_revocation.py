@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from websockets.asyncio.client import connect
@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from sessions_app.models import DevelopmentSession, Membership
 from sessions_app.services.collaboration import feedback_submit, session_share, session_unshare
 from sessions_app.services.governance import membership_remove
+from sessions_app.watchdog import CHECK_TIMEOUT_SECONDS
 from tests.conftest import start_daphne, stop_daphne
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -231,6 +232,62 @@ async def test_it_keeps_watching_an_sse_stream_when_the_access_check_fails(daphn
             end, seconds, _ = await _sse_after(url, session, who, break_it)
 
     assert end is None and seconds < WITHIN  # ended without `end`: the client reconnects and is checked afresh
+
+
+async def test_it_keeps_a_quiet_websocket_open_while_access_holds(daphne, cast, session):
+    """No false alarm: a watcher whose access holds keeps a silent socket past several checks (and past the
+    channel layer's 5 s blocking read, which redis-py 8's default socket timeout used to turn into a crash)."""
+    url, _ = daphne
+    who = await database_sync_to_async(watcher)("membership removed", cast, session)
+    ws_url = url.replace("http://", "ws://") + f"/ws/sessions/{session.public_id}/"
+    async with connect(ws_url, additional_headers=who.headers, origin=url, open_timeout=5) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "live"
+        quiet_until = asyncio.get_running_loop().time() + 9
+        with contextlib.suppress(TimeoutError):
+            while (left := quiet_until - asyncio.get_running_loop().time()) > 0:
+                message = json.loads(await asyncio.wait_for(ws.recv(), left))  # quiet: presence at most
+                assert message["seq"] is None, message
+        await database_sync_to_async(feedback_submit)(user=cast["lead"], session=session, text="after the quiet")
+        while (message := json.loads(await asyncio.wait_for(ws.recv(), 5)))["seq"] is None:
+            pass
+    assert message["type"] == "feedback.submitted"
+
+
+class TableLock:
+    """Another connection holds ACCESS EXCLUSIVE on a table: queries on it wait (a wedged database)."""
+
+    def __init__(self, table: str) -> None:
+        self.table, self.locked, self.released = table, threading.Event(), threading.Event()
+
+    def take(self) -> None:
+        threading.Thread(target=self._hold, daemon=True).start()
+        assert self.locked.wait(10)
+
+    def _hold(self) -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
+                self.locked.set()
+                self.released.wait(60)
+        finally:
+            connection.close()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+async def test_it_keeps_watching_a_websocket_when_the_access_check_hangs(daphne, cast, session):
+    url, _ = daphne
+    who = await database_sync_to_async(watcher)("membership removed", cast, session)
+    lock = TableLock("sessions_app_membership")
+
+    with feedback_every(session, cast["lead"]):
+        try:
+            code, seconds, _ = await _websocket_after(url, session, who, lock.take)
+        finally:
+            lock.release()
+
+    assert code == 4500 and seconds < CHECK_TIMEOUT_SECONDS + 2 * 2 + 1, (code, seconds)
 
 
 def test_it_keeps_watching_with_the_cli_after_revocation(daphne, cast, session):
