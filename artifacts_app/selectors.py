@@ -70,3 +70,16 @@ def concurrent_writers(*, session: DevelopmentSession, path: str) -> list[dict[s
         .order_by("session_id")
         .values("session_id", "session__public_id", "session__intent")[:10]
     )
+
+
+def session_changes(
+    *, session: DevelopmentSession, agent: str | None = None, run: str | None = None
+) -> QuerySet[ArtifactVersion]:
+    """Every version written in the session (each with its diff against the one before), by file then
+    number, optionally only those of one agent (slug) or one run: the Changes view in one query."""
+    versions = ArtifactVersion.objects.filter(artifact__session=session)
+    if agent:
+        versions = versions.filter(author_run__agent__slug=agent)
+    if run:
+        versions = versions.filter(author_run__public_id=run)
+    return versions.select_related("artifact", "author_user", "author_run__agent").order_by("artifact__path", "number")

@@ -13,6 +13,12 @@ class ArtifactOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+def version_author(version) -> dict:  # noqa: ANN001
+    if version.author_run_id:
+        return {"kind": "agent", "name": version.author_run.agent.slug, "run": version.author_run.public_id}
+    return {"kind": "user", "name": version.author_user.username if version.author_user_id else None}
+
+
 class VersionOutput(serializers.Serializer):
     number = serializers.IntegerField()
     author = serializers.SerializerMethodField()
@@ -22,9 +28,7 @@ class VersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_author(self, version) -> dict:  # noqa: ANN001
-        if version.author_run_id:
-            return {"kind": "agent", "name": version.author_run.agent.slug, "run": version.author_run.public_id}
-        return {"kind": "user", "name": version.author_user.username if version.author_user_id else None}
+        return version_author(version)
 
 
 class VersionWithContentOutput(VersionOutput):
@@ -39,3 +43,49 @@ class ArtifactDetailOutput(ArtifactOutput):
 class ArtifactEditInput(serializers.Serializer):
     content = text_field(inputs.ARTIFACT_CONTENT)
     base_version = serializers.IntegerField(min_value=1)
+
+
+#: A diff longer than this is cut in the Changes view (the version's own endpoint has it whole).
+CHANGE_DIFF_CHARS = 200_000
+
+
+class ChangeOutput(serializers.Serializer):
+    """One version as a change: who wrote it, how many lines it added and removed, and its diff."""
+
+    version = serializers.IntegerField(source="number")
+    author = serializers.SerializerMethodField()
+    added = serializers.SerializerMethodField()
+    removed = serializers.SerializerMethodField()
+    diff = serializers.SerializerMethodField()
+    truncated = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_author(self, version) -> dict:  # noqa: ANN001
+        return version_author(version)
+
+    def get_added(self, version) -> int:  # noqa: ANN001
+        return sum(1 for line in version.diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+
+    def get_removed(self, version) -> int:  # noqa: ANN001
+        return sum(1 for line in version.diff.splitlines() if line.startswith("-") and not line.startswith("---"))
+
+    def get_diff(self, version) -> str:  # noqa: ANN001
+        return version.diff[:CHANGE_DIFF_CHARS]
+
+    def get_truncated(self, version) -> bool:  # noqa: ANN001
+        return len(version.diff) > CHANGE_DIFF_CHARS
+
+
+class ChangedFileOutput(serializers.Serializer):
+    artifact = serializers.CharField()
+    path = serializers.CharField()
+    kind = serializers.CharField()
+    language = serializers.CharField()
+    version = serializers.IntegerField(help_text="The file's latest version.")
+    authors = serializers.ListField(child=serializers.DictField(), help_text="Everyone who wrote it, first first.")
+    changes = ChangeOutput(many=True)
+
+
+class SessionChangesOutput(serializers.Serializer):
+    files = ChangedFileOutput(many=True)
+    authors = serializers.ListField(child=serializers.DictField(), help_text="Everyone who changed a file.")

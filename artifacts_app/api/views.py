@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from artifacts_app.api import serializers as s
 from artifacts_app.export import session_export_zip
-from artifacts_app.selectors import artifact_get, artifact_list, version_list
+from artifacts_app.selectors import artifact_get, artifact_list, session_changes, version_list
 from artifacts_app.services import artifact_edit
 from sessions_app.api.base import SessionScopedView, parse
 
@@ -21,6 +21,47 @@ class SessionArtifactListView(SessionScopedView):
     def get(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
         return Response(s.ArtifactOutput(artifact_list(session=session), many=True).data)
+
+
+class SessionChangesView(SessionScopedView):
+    """Every file changed in the session with each change's author and diff, in one request."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("agent", str, description="only the changes of this agent (slug)"),
+            OpenApiParameter("run", str, description="only the changes of this run (run_…)"),
+        ],
+        responses=s.SessionChangesOutput,
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        versions = session_changes(
+            session=session,
+            agent=request.query_params.get("agent") or None,
+            run=request.query_params.get("run") or None,
+        )
+        files: dict[int, dict] = {}
+        authors: dict[tuple, dict] = {}
+        for version in versions:
+            artifact = version.artifact
+            entry = files.setdefault(
+                artifact.pk,
+                {
+                    "artifact": artifact.public_id,
+                    "path": artifact.path,
+                    "kind": artifact.kind,
+                    "language": artifact.language,
+                    "version": artifact.latest_version_number,
+                    "authors": [],
+                    "changes": [],
+                },
+            )
+            entry["changes"].append(version)
+            author = s.version_author(version)
+            if author not in entry["authors"]:
+                entry["authors"].append(author)
+            authors.setdefault((author["kind"], author["name"], author.get("run")), author)
+        return Response(s.SessionChangesOutput({"files": list(files.values()), "authors": list(authors.values())}).data)
 
 
 class ArtifactDetailView(APIView):
