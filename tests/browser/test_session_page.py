@@ -20,6 +20,16 @@ def feed_seqs(page) -> list[int]:  # noqa: ANN001
     return [int(s) for s in page.locator("#feed li").evaluate_all("items => items.map(i => i.dataset.seq)")]
 
 
+BOTH_WATCHING = """names => {
+  const shown = document.querySelector("#watchers").textContent.split(",").map((n) => n.trim());
+  return names.every((n) => shown.includes(n));
+}"""
+
+
+def watching(page) -> set[str]:  # noqa: ANN001
+    return {name.strip() for name in page.inner_text("#watchers").split(",")}
+
+
 def test_a_member_starts_a_session_with_a_screenshot_and_watches_it_complete(page_for, live_url, cast):
     page = page_for(cast["member"])
     page.goto(f"{live_url}/development/new/")
@@ -69,6 +79,9 @@ def test_a_member_and_a_lead_see_each_other_and_the_lead_approves(page_for, live
     lead = page_for(cast["lead"], viewport={"width": 390, "height": 844})  # on a phone
     member.goto(f"{live_url}/development/{session.public_id}/")
     lead.goto(f"{live_url}/development/{session.public_id}/")
+    for page in (member, lead):  # each sees the other, not only itself
+        page.wait_for_function(BOTH_WATCHING, arg=["member", "lead"], timeout=TIMEOUT)
+        assert watching(page) >= {"member", "lead"}, watching(page)
 
     member.wait_for_selector("#approvals li[data-approval]", timeout=TIMEOUT)
     assert "waiting for a lead" in member.inner_text("#approvals")
@@ -87,7 +100,6 @@ def test_a_member_and_a_lead_see_each_other_and_the_lead_approves(page_for, live
             button.click()
         lead.wait_for_timeout(300)
     member.wait_for_selector("#status.status-completed", timeout=TIMEOUT)
-    assert "lead" in member.inner_text("#watchers") or "lead" in lead.inner_text("#watchers")
     shoot(lead, "session-page-phone-lead")
 
 
