@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 TOOLCHAIN ?= $(or $(HARNESS_CHECKS_TOOLCHAIN),.toolchain)
 TOOLCHAIN_PYTHON ?= $(shell test -x /usr/bin/python3 && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null && echo /usr/bin/python3 || echo $(PYTHON))
 
-.PHONY: install demo test test-fast test-slow bench services chromium lint format toolchain bubblewrap
+.PHONY: install demo test test-fast test-slow bench services chromium lint format toolchain bubblewrap graphviz
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ toolchain: $(TOOLCHAIN)/.installed
 	[os.chmod(d, d.stat().st_mode | stat.S_IXOTH) for d in [p, *p.parents] if not d.stat().st_mode & stat.S_IXOTH]' $(TOOLCHAIN)
 
 ## demo: embedded mode on a fresh machine — SQLite, in-process worker, offline LLM.
-demo: install toolchain
+demo: install toolchain graphviz
 	$(PY) manage.py harness_demo --port $(PORT) $(if $(ONCE),--once,)
 
 ## services: start PostgreSQL and Redis when they are not running.
@@ -53,8 +53,14 @@ bubblewrap:
 		&& apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } \
 		|| echo "bubblewrap is not installed (apt-get install bubblewrap): checks will report not_verified"
 
+## graphviz: Debian's Graphviz lays the plan graph out (dot → SVG); without it the page draws the graph itself.
+graphviz:
+	@command -v dot >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		&& apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz; } \
+		|| echo "graphviz is not installed (apt-get install graphviz): the plan graph is laid out in the browser"
+
 ## test: fast unit tests first, then real-service, crash and browser tests.
-test: install toolchain services chromium bubblewrap
+test: install toolchain services chromium bubblewrap graphviz
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "not slow and not bench" -q
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest -m "slow and not bench" -q
