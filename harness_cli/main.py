@@ -9,7 +9,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from harness_cli import config
+from harness_cli import config, logs
 from harness_cli.client import EXIT_AUTH, EXIT_FAILED, EXIT_USAGE, Client, CliError
 from harness_cli.command_words import near_miss, split_command
 from harness_cli.display import Renderer, checks_line
@@ -26,7 +26,7 @@ COMMAND_HELP = """commands:
   list                   your sessions, newest first (--status, --limit)
   open ID                open the session's web page in the browser
   login                  save a token: harness login --url URL --username U
-  logs ID                (not available yet: read the transcripts on the session's web page)
+  logs ID                each agent's transcript: briefing, messages, tool calls, diffs, tokens (--agent SLUG)
 
 The options --url, --token, --org and --json work before or after the command.
 `harness COMMAND --help` describes one command. Exit codes: 0 the session completed (or the command
@@ -111,8 +111,8 @@ def login_parser() -> argparse.ArgumentParser:
 
 
 def logs_parser() -> argparse.ArgumentParser:
-    parser = command_parser("logs", "Agent transcripts (not available yet in the CLI).")
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser = session_parser("logs", "Each agent's transcript, step by step (--json: one JSON line per step).")
+    parser.add_argument("--agent", metavar="SLUG", help="only this agent's transcript")
     return parser
 
 
@@ -263,10 +263,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    raise CliError(
-        "`harness logs` is not available yet; each agent's transcript is on the session's web page (`harness open ID`)",
-        EXIT_USAGE,
-    )
+    return logs.logs(_client(args), args.session, agent=args.agent, as_json=args.json, out=print)
 
 
 def cmd_login(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def test_it_lists_every_command_in_help(capsys, command):
         assert option in top
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "logs"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_it_describes_each_command_with_the_global_options(capsys, command):
     assert run([command, "--help"]) == 0
     text = capsys.readouterr().out
@@ -84,9 +84,9 @@ def test_it_describes_each_command_with_the_global_options(capsys, command):
     assert all(option in text for option in ("--url", "--token", "--org", "--json"))
 
 
-def test_it_says_logs_is_not_available_yet_rather_than_starting_a_session(server, capsys):
-    assert run(["logs", "dev_x", "--url", URL, "--token", server]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_logs_of_an_unknown_session_is_not_found_rather_than_starting_a_session(server, capsys):
+    assert run(["logs", "dev_x", "--url", URL, "--token", server]) == 5
+    assert "not found" in capsys.readouterr().err
     assert not DevelopmentSession.objects.exists()
 
 
