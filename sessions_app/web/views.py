@@ -6,7 +6,7 @@ import re
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -18,7 +18,7 @@ from sessions_app.access import organization_for, session_access
 from sessions_app.api.serializers import SessionDetailOutput
 from sessions_app.errors import DomainError, InvalidInput, NotFound
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
-from sessions_app.selectors import organization_list, session_detail_get, session_list
+from sessions_app.selectors import organization_list, session_detail_get, session_get, session_list
 from sessions_app.web import highlight
 
 
@@ -127,6 +127,25 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "development/session.html",
         {"session": session, "access": access, "initial": initial},
     )
+
+
+@login_required
+@require_GET
+@_domain_errors
+def session_screenshot(request: HttpRequest, session_id: str, screenshot_id: int) -> FileResponse:
+    """An uploaded screenshot, to those who see its session only (MEDIA is not served on its own)."""
+    session = session_get(user=request.user, public_id=session_id)
+    shot = session.screenshots.filter(pk=screenshot_id).first()
+    if shot is None or not shot.image:
+        raise NotFound(f"Session {session.public_id} has no screenshot {screenshot_id}.")
+    try:
+        handle = shot.image.open("rb")
+    except FileNotFoundError as exc:
+        raise NotFound(f"Screenshot {screenshot_id} of {session.public_id} is missing from storage.") from exc
+    response = FileResponse(handle, content_type=shot.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required

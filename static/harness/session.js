@@ -2,6 +2,11 @@
 import { SessionStream } from "./live.js";
 import { drawGraph } from "./graph.js";
 import { ChecksPanel } from "./checks.js";
+import { Workspace, renderDiff } from "./workspace.js";
+import { transcripts, openTranscript } from "./transcript.js";
+import { Conversation } from "./conversation.js";
+import { Sharing } from "./sharing.js";
+import { showResult } from "./action_result.js";
 
 const root = document.getElementById("session");
 const sessionId = root.dataset.session;
@@ -50,14 +55,16 @@ async function api(method, path, body) {
   return data;
 }
 
-function say(text, isError = false) {
+// An action's result shows beside the button that caused it (action_result.js); the rest below the controls.
+function say(text, isError = false, near = null) {
+  if (near) { showResult(near, text, isError); return; }
   const status = $("action-status");
   status.textContent = text;
   status.classList.toggle("error", isError);
 }
 
-async function act(label, fn) {
-  try { await fn(); say(`${label} — sent`); } catch (error) { say(`${label}: ${error.message}`, true); }
+async function act(label, fn, near = null) {
+  try { await fn(); say(`${label} — sent`, false, near); } catch (error) { say(`${label}: ${error.message}`, true, near); }
 }
 
 // --- rendering -------------------------------------------------------------------------------
@@ -105,7 +112,7 @@ function renderRuns() {
     if (can.control && run.id) {
       const button = (action, label) => el("button", {
         type: "button", "data-run-action": action, "aria-label": `${label} ${agent.slug}`,
-        onclick: () => act(`${label} ${agent.slug}`, () => api("POST", `sessions/${sessionId}/runs/${run.id}/${action}/`)),
+        onclick: (e) => act(`${label} ${agent.slug}`, () => api("POST", `sessions/${sessionId}/runs/${run.id}/${action}/`), e.currentTarget.parentElement),
       }, label);
       if (["running", "queued", "pending"].includes(run.status)) controls.append(button("pause", "Pause"));
       if (run.status === "paused") controls.append(button("resume", "Resume"));
@@ -114,13 +121,18 @@ function renderRuns() {
     }
     list.append(el("li", { class: `run run-${run.status}`, "data-agent": agent.slug, "data-status": run.status },
       el("div", { class: "run-head" },
-        el("strong", {}, agent.name || agent.slug),
+        transcripts.available && run.id
+          ? el("button", { type: "button", class: "agent-link", "data-transcript": run.id, title: `Read ${agent.slug}'s transcript`, onclick: () => openTranscript(run.id) }, agent.name || agent.slug)
+          : el("strong", {}, agent.name || agent.slug),
         agent.restricted ? el("span", { class: "badge restricted" }, "restricted") : null,
         el("span", { class: `badge status-${run.status}` }, run.status.replace("_", " ")), controls),
       el("progress", { max: "100", value: String(run.progress), "aria-label": `${agent.slug} progress` }),
       el("div", { class: "muted activity" }, run.activity || agent.reason || "")));
   }
-  if (state.plan.length) drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending");
+  if (state.plan.length) {
+    drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending",
+      { runOf: (slug) => state.runs[slug]?.id });  // a click on a node opens that run's transcript
+  }
 }
 
 // --- usage and cost: the same figures as GET /api/v1/sessions/{id}/ --------------------------------
@@ -203,22 +215,14 @@ function renderChildren() {
     el("div", { class: "muted activity" },
       child.depends_on.length ? `after ${child.depends_on.join(", ")}` : "starts first", ` · ${child.key}`))));
   if (state.children.length) {
-    const nodes = state.children.map((c) => ({ slug: c.key, depends_on: c.depends_on }));
+    const nodes = state.children.map((c) => ({ slug: c.key, depends_on: c.depends_on, label: c.intent, session: c.session }));
     const byKey = Object.fromEntries(state.children.map((c) => [c.key, c.status]));
     drawGraph($("children-graph"), nodes, (key) => byKey[key] || "created");
   }
 }
 
 function renderFiles() {
-  const list = $("files");
-  list.replaceChildren();
-  for (const path of Object.keys(state.files).sort()) {
-    const file = state.files[path];
-    list.append(el("li", {}, el("button", {
-      type: "button", class: state.selected?.path === path ? "file selected" : "file",
-      onclick: () => openFile(file.id, path),
-    }, `${path} `, el("span", { class: "muted" }, `v${file.version}`))));
-  }
+  workspace.renderTree(state.files, state.selected?.path);  // the tree and its markers: workspace.js
 }
 
 function renderApprovals() {
@@ -336,7 +340,9 @@ function apply(event) {
     case "agent.pause_requested": run.activity = "pausing after this step…"; break;
     case "artifact.created": case "artifact.updated":
       state.files[data.path] = { id: data.artifact, version: data.version, kind: data.kind };
+      workspace.noteChange(event);
       if (state.selected?.path === data.path) openFile(data.artifact, data.path);
+      else if (event.seq > initial.last_event_seq) workspace.openFirst(state.files, state.selected?.path);
       break;
     case "approval.requested": state.approvals[data.approval] = { summary: data.summary, status: "pending", agent: data.agent || event.actor.name }; break;
     case "approval.decided": if (state.approvals[data.approval]) state.approvals[data.approval].status = data.decision; break;
@@ -361,6 +367,9 @@ function apply(event) {
       }
   }
   if (checks.apply(event) || event.type.startsWith("artifact.")) checks.render();  // findings link to the files
+  conversation.apply(event);
+  transcripts.apply(event);
+  sharing.apply(event);
   if (event.seq) feed(event);
   if (USAGE_EVENTS.test(event.type)) refreshUsageSoon(event, 300);
   else if (event.type === "agent.progress") refreshUsageSoon(event, 5000);
@@ -385,6 +394,10 @@ async function openFile(artifactId, path, version, line) {
   state.selected = { line, id: artifactId, path, version: file.version, latest: file.latest, content: file.content, diff: file.diff_html, html: file.html, showingDiff: false };
   $("file-path").textContent = `${path} · v${file.version}${file.version !== file.latest ? ` (latest v${file.latest})` : ""}${line ? ` · line ${line}` : ""}`;
   $("file-view").innerHTML = file.html;  // Pygments output, escaped server-side
+  $("file-view").hidden = false;
+  $("show-diff").textContent = "Diff";
+  $("show-diff").setAttribute("aria-pressed", "false");
+  $("viewer-modes").hidden = true;
   const select = $("version-select");
   select.replaceChildren(...file.versions.map((v) => el("option", { value: String(v.number) }, `v${v.number} by ${v.author}`)));
   select.value = String(file.version);
@@ -411,12 +424,22 @@ function showLine(line) {
 }
 
 $("version-select").addEventListener("change", (e) => openFile(state.selected.id, state.selected.path, e.target.value, null));
+// The version's diff, unified or side by side (workspace.js draws it in its own scrolling box).
+async function showDiff() {
+  const s = state.selected;
+  const raw = await workspace.diffOf(s.id, s.version);
+  if (state.selected !== s || !s.showingDiff) return;
+  if (raw === null) { $("file-view").innerHTML = s.diff; return; }  // not in the changes: the server's highlighted diff
+  $("file-view").replaceChildren(renderDiff(el, raw, workspace.mode));
+}
 $("show-diff").addEventListener("click", () => {
   const s = state.selected;
   s.showingDiff = !s.showingDiff;
-  $("file-view").innerHTML = s.showingDiff ? s.diff : s.html;
   $("show-diff").textContent = s.showingDiff ? "Content" : "Diff";
-  if (!s.showingDiff && s.line) showLine(s.line);
+  $("show-diff").setAttribute("aria-pressed", String(s.showingDiff));
+  $("viewer-modes").hidden = !s.showingDiff;
+  if (s.showingDiff) showDiff();
+  else { $("file-view").innerHTML = s.html; if (s.line) showLine(s.line); }
 });
 if ($("edit-file")) {
   $("edit-file").addEventListener("click", () => {
@@ -440,11 +463,12 @@ if ($("edit-file")) {
 document.querySelectorAll("[data-session-action]").forEach((button) => button.addEventListener("click", () => {
   const action = button.dataset.sessionAction;
   if (action === "cancel" && !confirm("Cancel the whole session? Running agents stop.")) return;
-  act(`${action} session`, () => api("POST", `sessions/${sessionId}/${action}/`));
+  act(`${action} session`, () => api("POST", `sessions/${sessionId}/${action}/`), $("session-controls"));
 }));
 $("feedback-form")?.addEventListener("submit", (e) => {
   e.preventDefault();
-  act("feedback", async () => { await api("POST", `sessions/${sessionId}/feedback/`, { text: $("feedback-text").value }); $("feedback-text").value = ""; });
+  const run = $("feedback-run")?.value;
+  act("feedback", async () => { await api("POST", `sessions/${sessionId}/feedback/`, { text: $("feedback-text").value, ...(run ? { run } : {}) }); $("feedback-text").value = ""; }, e.submitter || e.target.querySelector("button"));
 });
 $("save-knowledge")?.addEventListener("click", () => act("save as knowledge", async () => {
   const doc = await api("POST", "knowledge/", { session: sessionId });
@@ -453,7 +477,7 @@ $("save-knowledge")?.addEventListener("click", () => act("save as knowledge", as
 }));
 $("requirement-form")?.addEventListener("submit", (e) => {
   e.preventDefault();
-  act("requirement", async () => { await api("POST", `sessions/${sessionId}/requirements/`, { text: $("requirement-text").value }); $("requirement-text").value = ""; });
+  act("requirement", async () => { await api("POST", `sessions/${sessionId}/requirements/`, { text: $("requirement-text").value }); $("requirement-text").value = ""; }, e.submitter || e.target.querySelector("button"));
 });
 
 // --- start -----------------------------------------------------------------------------------------
@@ -465,6 +489,14 @@ function tick() {
   $("elapsed").textContent = `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
 }
 setInterval(tick, 1000);
+
+const workspace = new Workspace({ sessionId, el, api, open: (id, path) => openFile(id, path) });
+workspace.onMode = () => { if (state.selected?.showingDiff) showDiff(); };
+const conversation = new Conversation({ sessionId, el, api, can, runs: () => state.runs, feedbackForm: $("feedback-form") });
+conversation.load();
+const sharing = new Sharing({ el, api, sessionId });
+transcripts.init({ sessionId, el, api, renderDiff: (raw) => renderDiff(el, raw, workspace.mode) }).then(() => renderRuns());
+document.addEventListener("harness:transcripts", () => renderRuns());
 
 const checks = new ChecksPanel({
   sessionId, initial: initial.verification, el, api, liveAfter: initial.last_event_seq,
@@ -478,6 +510,7 @@ const stream = new SessionStream(sessionId, {
   onEvent: apply,
   onState: (s, code) => {
     const labels = { connecting: "connecting…", reconnecting: "reconnecting…", live: "live", refused: `disconnected (${code})` };
+    if (s === "live") workspace.openFirst(state.files, state.selected?.path);  // the replay is in: the first file shows
     $("connection").textContent = labels[s] || s;
     $("connection").className = `connection ${s}`;
   },
