@@ -116,6 +116,17 @@ class BM25:
                 total += self.idf[term] * tf * (self.k1 + 1) / norm
         return total
 
+    def matched(self, query_text: str, key: str, *, limit: int = 3) -> list[str]:
+        """The query's words found in document `key`, most telling (rarest) first, as the query spelled them:
+        what a person reads as the reason an agent ranked."""
+        spelled: dict[str, str] = {}
+        for word in _WORD.findall(query_text.lower()):
+            if word not in STOPWORDS and len(word) > 1:
+                spelled.setdefault(stem(word), word)
+        found = [term for term in spelled if term in self.docs[key]]
+        found.sort(key=lambda term: -self.idf.get(term, 0.0))
+        return [spelled[term] for term in found[:limit]]
+
     def rank(self, query_text: str) -> list[tuple[str, float]]:
         query = tokens(query_text)
         scored = [(key, self.score(query, key)) for key in self.docs]

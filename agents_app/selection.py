@@ -170,7 +170,8 @@ def offline_ranking(data: SelectionInput) -> list[dict]:
     if not documents:
         return []
     query = " ".join([data.intent, *data.requirements, _visual_terms(data.visual_context)])
-    scored = BM25(documents).rank(query)
+    bm25 = BM25(documents)
+    scored = bm25.rank(query)
     top = max((score for _, score in scored), default=0.0) or 1.0
     priors = PHASE_PRIORS.get(data.task_type, PHASE_PRIORS["other"])
     history = history_adjustments(data.history)
@@ -184,6 +185,8 @@ def offline_ranking(data: SelectionInput) -> list[dict]:
                 "bm25": round(score, 3),
                 "prior": prior,
                 "history": history.get(slug, 0.0),
+                "matched": bm25.matched(query, slug),
+                "phase": by_slug[slug].phase,
                 "score": round(BM25_WEIGHT * score / top + prior + history.get(slug, 0.0), 3),
             }
         )
@@ -218,18 +221,35 @@ def _visual_terms(visual_context: dict) -> str:
     )
 
 
+def human_reason(ranked: dict, task_type: str) -> str:
+    """Why the offline ranking picked an agent, in words a person reads (the scores stay in the ranking)."""
+    parts = []
+    if ranked.get("matched"):
+        parts.append("its description matches " + ", ".join(f"“{word}”" for word in ranked["matched"]))
+    if ranked.get("prior", 0) >= 0.5:
+        parts.append(f"{ranked['phase']} is usually needed for {_a(task_type.replace('_', ' '))}")
+    elif ranked.get("prior", 0) > 0:
+        parts.append(f"{ranked['phase']} often helps with {_a(task_type.replace('_', ' '))}")
+    history = ranked.get("history") or 0
+    if history > 0:
+        parts.append("sessions it joined in this organisation finished more often than most")
+    elif history < 0:
+        parts.append("sessions it joined in this organisation failed more often than most")
+    text = "; ".join(parts) or "the closest match among the available agents"
+    return text[:1].upper() + text[1:]
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def offline_answer(data: SelectionInput, ranking: list[dict]) -> dict:
     picked = [r for r in ranking if r["score"] >= SELECT_THRESHOLD][: data.max_agents] or ranking[:1]
     by_slug = {a.slug: a for a in data.candidates}
     agents = [
         {
             "slug": r["slug"],
-            "reason": (
-                f"ranked {r['score']:.2f} against the intent "
-                f"(BM25 {r['bm25']}, {by_slug[r['slug']].phase} prior {r['prior']}"
-                + (f", team history {r['history']:+}" if r.get("history") else "")
-                + ")"
-            ),
+            "reason": human_reason(r, data.task_type),
         }
         for r in picked
     ]
