@@ -19,7 +19,8 @@ class ArtifactKind(models.TextChoices):
 
 
 AGENT_TOOLS = (
-    "list_files", "read_file", "write_file", "run_checks", "request_approval", "report_progress", "finish",
+    "list_files", "read_file", "write_file", "run_checks", "request_approval", "ask_human", "report_progress",
+    "finish",
 )  # fmt: skip
 
 
@@ -153,6 +154,7 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     PAUSED = "paused", "Paused"
     AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    AWAITING_ANSWER = "awaiting_answer", "Awaiting an answer"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -165,16 +167,20 @@ RUN_TRANSITIONS: dict[str, set[str]] = {
         RunStatus.QUEUED,  # requeued after a lost worker
         RunStatus.PAUSED,
         RunStatus.AWAITING_APPROVAL,
+        RunStatus.AWAITING_ANSWER,
         RunStatus.COMPLETED,
         RunStatus.FAILED,
         RunStatus.CANCELLED,
     },
     RunStatus.PAUSED: {RunStatus.PENDING, RunStatus.QUEUED, RunStatus.CANCELLED},
     RunStatus.AWAITING_APPROVAL: {RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.PAUSED},
+    RunStatus.AWAITING_ANSWER: {RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.PAUSED},
     RunStatus.FAILED: {RunStatus.PENDING, RunStatus.QUEUED},  # retry
     RunStatus.COMPLETED: {RunStatus.QUEUED},  # a repair round after failing checks
     RunStatus.CANCELLED: set(),
 }
+#: Parked: waiting for a person (a decision or an answer), no worker, never requeued by the reaper.
+PARKED_RUN_STATUSES = (RunStatus.AWAITING_APPROVAL, RunStatus.AWAITING_ANSWER)
 TERMINAL_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
@@ -285,6 +291,59 @@ class LLMCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.provider}/{self.model} ({self.input_tokens}+{self.output_tokens} tokens)"
+
+
+class StepKind(models.TextChoices):
+    BRIEFING = "briefing", "Briefing (what the agent was told first)"
+    STEP = "step", "A model answer and its tool calls"
+    TRUNCATED = "truncated", "An answer cut off at max_tokens (none of its calls ran)"
+    DECISION = "decision", "A lead's decision settled a parked call"
+
+
+class AgentStep(models.Model):
+    """One step of an agent's transcript, written in the step's own transaction (one insert).
+
+    Number 0 is the briefing; every committed step after it has the run's step number. Texts and tool
+    results are capped (`agents_app.transcripts`), so a transcript stays bounded; a write's diff is read
+    from its `ArtifactVersion`, not stored twice."""
+
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.STEP)
+    #: Step 0: the first message as sent, and what it held (intent, requirements, knowledge, inherited files).
+    briefing = models.JSONField(null=True, blank=True)
+    #: The model's text blocks, in order.
+    messages = models.JSONField(default=list, blank=True)
+    thinking = models.TextField(blank=True, default="", help_text="The model's thinking summary, if it gave one.")
+    #: [{id, name, arguments, result, is_error, refused, not_run, truncated}]
+    tool_calls = models.JSONField(default=list, blank=True)
+    stop_reason = models.CharField(max_length=20, blank=True, default="")
+    model = models.CharField(max_length=80, blank=True, default="")
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: Counted by Harness (offline provider), not billed.
+    estimated = models.BooleanField(default=False)
+    duration_ms = models.PositiveIntegerField(default=0, help_text="The model call's duration.")
+    retries = models.PositiveSmallIntegerField(default=0, help_text="Model faults retried before this step.")
+    #: Feedback handed to the agent at this step: [{id, author, text}]
+    feedback = models.JSONField(default=list, blank=True)
+    #: Approvals this step asked for or was settled by: [{id, status, tool, comment}]
+    approvals = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="uniq_run_step_number")]
+
+    def __str__(self) -> str:
+        return f"step {self.number} of run {self.run_id} ({self.kind})"
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
 class KnowledgeSource(models.TextChoices):

@@ -10,7 +10,7 @@ from sessions_app.events import Actor, event_record
 
 
 def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", data: dict | None = None) -> bool:
-    """PENDING/PAUSED/FAILED/AWAITING_APPROVAL → QUEUED by conditional update, with a new task id
+    """PENDING/PAUSED/FAILED/AWAITING_APPROVAL/AWAITING_ANSWER → QUEUED by conditional update, with a new task id
     (deliveries of an older one find nothing to claim); True if this call did it."""
     task_id = dispatch.new_task_id()
     updated = AgentRun.objects.filter(pk=run.pk, status=run.status, attempt=run.attempt).update(

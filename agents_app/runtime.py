@@ -27,15 +27,16 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agents_app import briefing, dispatch, retry_policy, scheduler
+from agents_app import briefing, dispatch, retry_policy, scheduler, transcripts
 from agents_app.deltas import DeltaPublisher
 from agents_app.heartbeat import beating
 from agents_app.knowledge import knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
-from agents_app.models import AgentRun, FailureCategory, RunStatus
+from agents_app.models import AgentRun, FailureCategory, RunStatus, StepKind
 from agents_app.run_queue import park_paused
 from agents_app.selectors import policy_for
+from agents_app.services import conversation
 from agents_app.services.knowledge import knowledge_consulted
 from agents_app.signatures import error_signature
 from agents_app.toolbox import Toolbox
@@ -252,8 +253,14 @@ def _commit_step(
             messages.append({"role": "user", "content": [{"type": "text", "text": nudge}]})
         checkpoint["messages"] = messages
         checkpoint["cuts_in_a_row"] = 0
+        transcripts.step_record(
+            run=run, response=response, tool_results=outcome.tool_results, feedback=feedback, checkpoint=checkpoint,
+            messages=messages,
+        )  # fmt: skip
         _save_step(run, checkpoint, feedback)
+        conversation.feedback_acknowledge(run=run, feedback=feedback, said=response.text)
         if outcome.finished:
+            conversation.changes_report(run=run)
             event_record(
                 session=run.session,
                 type="agent.completed",
@@ -292,7 +299,12 @@ def _commit_cut_off_step(
             messages.append({"role": "assistant", "content": kept})
         messages = _append_user(messages, [{"type": "text", "text": CUT_OFF_NOTE.format(limit=limit)}])
         checkpoint["messages"], checkpoint["cuts_in_a_row"] = messages, cuts
+        transcripts.step_record(
+            run=run, response=response, tool_results=None, feedback=feedback, checkpoint=checkpoint,
+            messages=messages, kind=StepKind.TRUNCATED,
+        )  # fmt: skip
         _save_step(run, checkpoint, feedback)
+        conversation.feedback_acknowledge(run=run, feedback=feedback, said="")
         event_record(
             session=run.session,
             type="agent.truncated",
@@ -325,13 +337,35 @@ def _run_usage(run: AgentRun) -> dict:
 
 
 def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
+    if "question" in checkpoint["pending"]:
+        return _settle_answer(run, attempt, checkpoint)
     approval = ApprovalRequest.objects.get(public_id=checkpoint["pending"]["approval"])
     if approval.is_pending():
         return "parked"
     with transaction.atomic():
         run = _lock_fenced(run.pk, run.session_id, attempt)
         toolbox = Toolbox(run, checkpoint, policy_for(run.session.organization), step=run.step + 1)
+        pending = dict(checkpoint["pending"])
         settled = toolbox.settle_pending(approval.status, approval.comment)
+        transcripts.decision_record(run=run, approval=approval, pending=pending, result=settled)
+        messages = list(checkpoint.get("messages", []))
+        messages.append({"role": "user", "content": [*checkpoint.pop("pending_results", []), settled]})
+        checkpoint["messages"] = messages
+        run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
+        run.save(update_fields=["checkpoint", "step", "heartbeat_at"])
+    return "continue"
+
+
+def _settle_answer(run: AgentRun, attempt: int, checkpoint: dict) -> str:
+    """A parked question: its answer becomes the `ask_human` result; unanswered, the run waits again."""
+    with transaction.atomic():
+        run = _lock_fenced(run.pk, run.session_id, attempt)
+        pending = checkpoint["pending"]
+        settled = conversation.question_settle(run=run, pending=pending)
+        if settled is None:
+            conversation.question_repark(run=run, pending=pending)
+            return "parked"
+        checkpoint.pop("pending")
         messages = list(checkpoint.get("messages", []))
         messages.append({"role": "user", "content": [*checkpoint.pop("pending_results", []), settled]})
         checkpoint["messages"] = messages

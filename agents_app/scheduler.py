@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 
 from agents_app import dispatch, verification_phase
-from agents_app.models import AgentRun, RunStatus
+from agents_app.models import PARKED_RUN_STATUSES, AgentRun, RunStatus
 from agents_app.run_queue import queue_run
 from agents_app.selectors import policy_for, verification_summary
 from sessions_app.events import Actor, event_record
@@ -88,7 +88,7 @@ def _update_phase(session: DevelopmentSession, runs: list[AgentRun], *, verifyin
 
 
 def _finish_if_done(session: DevelopmentSession, runs: list[AgentRun], policy) -> None:  # noqa: ANN001
-    if any(r.status in (*ACTIVE, RunStatus.AWAITING_APPROVAL, RunStatus.PAUSED) for r in runs):
+    if any(r.status in (*ACTIVE, *PARKED_RUN_STATUSES, RunStatus.PAUSED) for r in runs):
         return
     if all(r.status == RunStatus.COMPLETED for r in runs):
         _verify_then_complete(session, runs, policy)

@@ -12,7 +12,8 @@ from agents_app.llm.base import ToolCall
 from agents_app.models import AgentPolicy, AgentRun, ApprovalTrigger, ConflictHandling, RunStatus
 from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
-from agents_app.tools import TOOL_SPECS
+from agents_app.services.conversation import question_ask
+from agents_app.tools import ALWAYS, TOOL_SPECS
 from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_contents
 from artifacts_app.services import artifact_path_check, artifact_write, normalise_path
 from sessions_app.errors import DomainError
@@ -25,7 +26,7 @@ from sessions_app.services.audit import audit_record
 class StepOutcome:
     tool_results: list[dict] = field(default_factory=list)
     finished: bool = False
-    parked: bool = False  # waiting for an approval
+    parked: bool = False  # waiting for an approval or an answer
 
 
 def needs_approval(run: AgentRun, policy: AgentPolicy) -> bool:
@@ -44,7 +45,7 @@ class Toolbox:
         self.run, self.checkpoint, self.policy, self.step = run, checkpoint, policy, step
         self.checked = checked or {}  # run_checks reports, by tool call id (run before the step's transaction)
         self.actor = Actor.for_agent(run.agent.slug, run.agent.name)
-        self.allowed = set(run.agent.tools) | {"finish", "report_progress"}
+        self.allowed = set(run.agent.tools) | ALWAYS
 
     def run_calls(self, calls: list[ToolCall]) -> StepOutcome:
         outcome = StepOutcome()
@@ -178,6 +179,21 @@ class Toolbox:
 
     def _tool_request_approval(self, call: ToolCall, outcome: StepOutcome) -> None:
         self._park(call, outcome, action=str(call.input["action"])[:60], summary=str(call.input["summary"]), details={})
+
+    def _tool_ask_human(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
+        """Park on a question to the people; the answer becomes this call's result (`question_settle`)."""
+        question = _safe(str(call.input["question"])).strip()
+        if not question:
+            return _result(call.id, "error: ask_human needs a question (it was empty)", True)
+        message = question_ask(run=self.run, question=question, actor=self.actor)
+        self.checkpoint["pending"] = {
+            "question": message.public_id,
+            "tool_use_id": call.id,
+            "tool": call.name,
+            "input": call.input,
+        }
+        outcome.parked = True
+        return None
 
     def _tool_report_progress(self, call: ToolCall, outcome: StepOutcome) -> dict:
         percent = max(0, min(100, int(call.input.get("percent", 0))))

@@ -62,6 +62,20 @@ TOOL_SPECS: dict[str, ToolSpec] = {
             "additionalProperties": False,
         },
     ),
+    "ask_human": ToolSpec(
+        name="ask_human",
+        description=(
+            "Ask the people on this session one question you cannot go on without (a choice only they can make). "
+            "You stop until the first collaborator answers; the answer comes back as this call's result. Ask "
+            "rarely, and say the options if there are any."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {"question": {"type": "string", "description": "One clear question."}},
+            "required": ["question"],
+            "additionalProperties": False,
+        },
+    ),
     "report_progress": ToolSpec(
         name="report_progress",
         description="Tell the team how far you are (0-100) and what you are doing.",
@@ -88,7 +102,12 @@ TOOL_SPECS: dict[str, ToolSpec] = {
 }
 
 
+#: Tools every agent has, whatever its definition lists.
+ALWAYS = frozenset({"finish", "report_progress", "ask_human"})
+
+
 def tools_for(names: list[str]) -> list[ToolSpec]:
-    """The agent's tools in a stable order (a stable prefix keeps the prompt cache warm); finish always."""
-    allowed = [name for name in TOOL_SPECS if name in set(names) | {"finish", "report_progress"}]
+    """The agent's tools in a stable order (a stable prefix keeps the prompt cache warm); every agent may report
+    progress, ask the people a question and finish."""
+    allowed = [name for name in TOOL_SPECS if name in set(names) | ALWAYS]
     return [TOOL_SPECS[name] for name in allowed]

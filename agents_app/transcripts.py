@@ -38,7 +38,11 @@ def step_record(
     results = {r.get("tool_use_id"): r for r in tool_results or []}
     calls = [_call(c.id, c.name, c.input, results.get(c.id), not_run=tool_results is None) for c in response.tool_calls]
     pending = checkpoint.get("pending") or {}
-    approvals = [{"id": pending["approval"], "status": "requested", "tool": pending.get("tool", "")}] if pending else []
+    approvals = (
+        [{"id": pending["approval"], "status": "requested", "tool": pending.get("tool", "")}]
+        if pending.get("approval")  # a parked question (ask_human) has no approval
+        else []
+    )
     step = AgentStep(
         run=run,
         number=run.step + 1,

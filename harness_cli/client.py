@@ -99,6 +99,11 @@ class Client:
     def feedback(self, session_id: str, text: str) -> dict:
         return self.request("POST", f"/api/v1/sessions/{session_id}/feedback/", json={"text": text})
 
+    def say(self, session_id: str, text: str, reply_to: str | None = None) -> dict:
+        """A message in the session's thread; a reply to an agent's question answers it."""
+        body = {"text": text, "reply_to": reply_to}
+        return self.request("POST", f"/api/v1/sessions/{session_id}/conversation/", json=body)
+
     def decide(self, approval_id: str, decision: str, comment: str) -> dict:
         return self.request(
             "POST", f"/api/v1/approvals/{approval_id}/decide/", json={"decision": decision, "comment": comment}

@@ -68,9 +68,14 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
         f"{agent}'s answer was cut off at max_tokens (step {data.get('step', '?')}, "
         f"{data.get('cuts', 1)} in a row); told to go on"
     ),
+    "agent.step": lambda who, agent, data: _step_line(agent, data),
     "session.planning_retrying": lambda who, agent, data: "planning " + _retrying_later(data),
     "agent.requeued": lambda who, agent, data: f"{agent} requeued: {data.get('reason', '')}",
     "agent.awaiting_approval": lambda who, agent, data: f"{agent} waits for approval {data.get('approval')}",
+    "agent.awaiting_answer": lambda who, agent, data: (
+        f"{agent} waits for an answer to {data.get('question')} — answer {data.get('question')} TEXT"
+    ),
+    "conversation.message": lambda who, agent, data: _thread_line(who, data),
     "artifact.created": lambda who, agent, data: f"{who} wrote {data.get('path')} (v{data.get('version')})",
     "artifact.updated": lambda who, agent, data: (
         f"{who} updated {data.get('path')} (v{data.get('version')}, +{data.get('added')} -{data.get('removed')})"
@@ -114,6 +119,22 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "session.completed": lambda who, agent, data: "session completed" + _spent(data),
     "session.failed": lambda who, agent, data: f"session failed: {data.get('summary', '')}",
 }
+
+
+def _thread_line(who: str, data: dict) -> str:
+    """One entry of the session's thread, with its id so a person can answer or reply to it."""
+    kind, text, ref = data.get("kind", "message"), data.get("text", ""), data.get("id", "")
+    if kind == "question":
+        return f"{who} asks ({ref}): {text} — answer {ref} TEXT"
+    if kind == "answer":
+        return f"{who} answered {data.get('reply_to')}: {text}"
+    if kind == "reply":
+        links = ", ".join(f"{link.get('path')} v{link.get('version')}" for link in data.get("links") or [])
+        return f"{who} replies ({ref}): {text}" + (f" [{links}]" if links and links not in text else "")
+    if data.get("requirement"):
+        return f"{who} changed the requirements ({ref}): {text}"
+    to = f" to {data['agent']}" if data.get("agent") else ""
+    return f"{who} says{to} ({ref}): {text}"
 
 
 def check_badge(result: dict) -> str:
@@ -205,6 +226,19 @@ def _retrying_later(data: dict) -> str:
     return f"will retry{when} ({data.get('category') or 'fault'}, {attempt}): {data.get('reason', '')}"
 
 
+def _step_line(agent: str, data: dict) -> str:
+    """`backend step 3: write_file, report_progress — 1,234 tokens, 2.1 s` (its transcript: `harness logs`)."""
+    step, tools = data.get("step", "?"), ", ".join(data.get("tools") or [])
+    if data.get("kind") == "decision":
+        return f"{agent} step {step}: a decision settled {tools or 'a call'}"
+    tools = tools or "no tool calls"
+    if data.get("more_tools"):
+        tools += f" (+{data['more_tools']} more)"
+    cut = " (cut off at max_tokens)" if data.get("kind") == "truncated" else ""
+    seconds = (data.get("duration_ms") or 0) / 1000
+    return f"{agent} step {step}{cut}: {tools} — {int(data.get('tokens') or 0):,} tokens, {seconds:.1f} s"
+
+
 def _spent(data: dict) -> str:
     if data.get("tokens") is None:
         return ""
@@ -294,6 +328,8 @@ class Renderer:
         if not slug or not event["type"].startswith("agent."):
             return
         state = self._agent(slug)
+        if event["type"] == "agent.step":  # a step is not a change of status
+            return
         if event["type"] == "agent.progress":
             state.progress, state.activity = int(data.get("progress", 0)), str(data.get("message", ""))[:60]
         else:

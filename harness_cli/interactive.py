@@ -24,6 +24,9 @@ HELP = """commands:
   resume [agent]            resume the session, or one agent
   cancel                    cancel the session
   feedback TEXT             tell the agents something; they get it at their next step
+  say TEXT                  the same, as a message in the session's thread
+  answer ID TEXT            answer an agent's question (ID: its msg_… id); the agent resumes
+  reply ID TEXT             reply to a message of the thread (to a question: answers it)
   approve ID [comment]      approve a pending decision (leads)
   reject ID [comment]       reject a pending decision (leads)
   artifacts                 the files written so far
@@ -101,6 +104,27 @@ class Commands:
             return
         self.client.feedback(self.session_id, " ".join(args))
         self.out.plain("feedback sent; the agents get it at their next step")
+
+    def cmd_say(self, args: list[str]) -> None:
+        if not args:
+            self.out.plain("usage: say TEXT")
+            return
+        sent = self.client.say(self.session_id, " ".join(args))
+        self.out.plain(f"said ({sent['id']}); the agents get it at their next step")
+
+    def cmd_answer(self, args: list[str]) -> None:
+        self._reply("answer", args)
+
+    def cmd_reply(self, args: list[str]) -> None:
+        self._reply("reply", args)
+
+    def _reply(self, name: str, args: list[str]) -> None:
+        if len(args) < 2:
+            self.out.plain(f"usage: {name} ID TEXT (ID: a msg_… id from the thread)")
+            return
+        sent = self.client.say(self.session_id, " ".join(args[1:]), reply_to=args[0])
+        what = "answered" if sent.get("kind") == "answer" else "replied to"
+        self.out.plain(f"{what} {args[0]} ({sent['id']})")
 
     def cmd_approve(self, args: list[str]) -> None:
         self._decide("approve", args)

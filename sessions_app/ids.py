@@ -31,3 +31,7 @@ def knowledge_public_id() -> str:
 
 def verification_public_id() -> str:
     return new_public_id("ver")
+
+
+def message_public_id() -> str:
+    return new_public_id("msg")

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from sessions_app.ids import approval_public_id, session_public_id
+from sessions_app.ids import approval_public_id, message_public_id, session_public_id
 
 
 class Organization(models.Model):
@@ -266,10 +266,21 @@ class ActorKind(models.TextChoices):
     SYSTEM = "system", "System"
 
 
-class ConversationMessage(models.Model):
-    """The session's thread of messages between people and agents."""
+class MessageKind(models.TextChoices):
+    MESSAGE = "message", "A person's message"
+    REPLY = "reply", "An agent's reply"
+    QUESTION = "question", "An agent's question"
+    ANSWER = "answer", "A person's answer to a question"
 
+
+class ConversationMessage(models.Model):
+    """One entry of the session's thread: a person's message (the intent, feedback, a requirement change),
+    an agent's reply or question, or the answer to a question. `run` is the agent that wrote it, or the one
+    a person addressed. A question has at most one answer (the first collaborator's)."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=message_public_id, editable=False)
     session = models.ForeignKey(DevelopmentSession, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=10, choices=MessageKind.choices, default=MessageKind.MESSAGE)
     author_kind = models.CharField(max_length=8, choices=ActorKind.choices)
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -277,13 +288,38 @@ class ConversationMessage(models.Model):
     author_agent = models.CharField(max_length=60, blank=True, default="")
     run = models.ForeignKey("agents_app.AgentRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     text = models.TextField()
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    #: Artifact versions a reply names: [{"artifact": "art_…", "path": …, "version": n}].
+    links = models.JSONField(default=list, blank=True)
+    #: The feedback a person's message became (what the agent receives at its next step).
+    feedback = models.OneToOneField(
+        "Feedback", null=True, blank=True, on_delete=models.SET_NULL, related_name="message"
+    )
+    #: The requirement a requirement change added.
+    requirement = models.ForeignKey(
+        "Requirement", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["session_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reply_to"], condition=models.Q(kind="answer"), name="uniq_answer_per_question"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.author_kind}: {self.text[:60]}"
+        return f"{self.public_id} {self.kind}: {self.text[:60]}"
+
+    @property
+    def author_name(self) -> str:
+        if self.author_kind == ActorKind.USER:
+            return self.author_user.get_username() if self.author_user_id else "(removed user)"
+        return self.author_agent or "Harness"
+
+    def is_question(self) -> bool:
+        return self.kind == MessageKind.QUESTION
 
 
 class SessionEvent(models.Model):
@@ -431,6 +467,7 @@ __all__ = [
     "Feedback",
     "FeedbackStatus",
     "Membership",
+    "MessageKind",
     "Organization",
     "Requirement",
     "RequirementSource",

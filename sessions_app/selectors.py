@@ -11,8 +11,10 @@ from sessions_app.epic_visibility import children_view
 from sessions_app.errors import InvalidInput, NotFound
 from sessions_app.models import (
     ApprovalRequest,
+    ConversationMessage,
     DevelopmentSession,
     Membership,
+    MessageKind,
     Organization,
     Requirement,
     SessionEvent,
@@ -159,3 +161,25 @@ def organization_get_for_member(*, user: Any, slug: str) -> Organization:
     if organization is None:
         raise NotFound(f"Organisation {slug!r} not found among yours.")
     return organization
+
+
+def conversation_list(*, session: DevelopmentSession) -> QuerySet[ConversationMessage]:
+    """The session's thread, oldest first; each question carries its answer (`answers`: none or one)."""
+    answers = ConversationMessage.objects.filter(kind=MessageKind.ANSWER).select_related("author_user")
+    return (
+        ConversationMessage.objects.filter(session=session)
+        .select_related("author_user", "run__agent", "reply_to", "requirement")
+        .prefetch_related(Prefetch("replies", queryset=answers, to_attr="answers"))
+        .order_by("id")
+    )
+
+
+def message_get(*, session: DevelopmentSession, public_id: str) -> ConversationMessage:
+    message = (
+        ConversationMessage.objects.filter(session=session, public_id=public_id)
+        .select_related("run__agent", "session")
+        .first()
+    )
+    if message is None:
+        raise NotFound(f"Message {public_id!r} is not part of session {session.public_id}.")
+    return message

@@ -2,8 +2,19 @@
 
 As an agent it follows the same tool protocol as a model would, and decides its next action only
 from the conversation it is given, so it resumes correctly from any checkpoint: it reports
-progress, writes its template files one by one (from `agents_app.offline_templates`), rewrites a
-file when feedback arrives, and finishes with a summary. Everything it says starts with "[offline]".
+progress, writes its template files one by one (from `agents_app.offline_templates`), and finishes with
+a summary. Everything it says starts with "[offline]".
+
+**In the conversation it is honest about what it is.** It cannot act on free text: when a message
+arrives it says so, and notes the message — in the file the message names (rewritten, the note
+appended as a comment), or nowhere when it names none of its files ("I changed nothing"); files it
+writes afterwards carry the note too. The engine turns what it says into the "Got it — …" reply and,
+when it finishes, the "what I changed" reply with the versions.
+
+**Asking a question (deterministic).** A requirement written `ask: QUESTION` makes every offline agent
+ask QUESTION with `ask_human` right after it looks at the workspace; `ask SLUG: QUESTION` makes only
+the agent SLUG ask (e.g. `ask backend: which port should the API use?`). Each question is asked once;
+the run waits for the answer, notes it like a message, and goes on.
 
 Usage is counted, not billed: characters ÷ 4, recorded as `Usage(..., estimated=True)` at zero cost,
 so analytics never show invented spend.
@@ -26,6 +37,7 @@ process: they hold workers that run as threads of the test process, not separate
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -195,20 +207,39 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
             ToolCall(call_id(1), "list_files", {}),
         ]
 
+    question = _question_to_ask(hint, history)
+    if question:
+        return f"[offline] I need the team's answer before I go on: {question}", [
+            ToolCall(call_id(0), "ask_human", {"question": question})
+        ]
+
+    said = ""
+    if history.latest_answer():
+        said = "Thanks — I noted your answer; the offline provider cannot act on free text, so my plan is unchanged. "
     latest_feedback = history.latest_feedback()
-    if latest_feedback and history.written:
-        target = _feedback_target(files, history.written, latest_feedback)
+    if latest_feedback:
+        target = _feedback_target(files, history.written, latest_feedback) if history.written else None
         if target is not None:
-            return f"[offline] Applying feedback to {target.path}.", [
-                ToolCall(
-                    call_id(0), "write_file", {"path": target.path, "content": target.content, "kind": target.kind}
-                ),
-                ToolCall(
-                    call_id(1),
-                    "report_progress",
-                    {"percent": history.percent(files), "message": f"applied feedback to {target.path}"},
-                ),
-            ]
+            return (
+                f"[offline] I cannot act on free text, so I noted your message in {target.path} (the file it names) "
+                "and changed nothing else.",
+                [
+                    ToolCall(
+                        call_id(0), "write_file", {"path": target.path, "content": target.content, "kind": target.kind}
+                    ),
+                    ToolCall(
+                        call_id(1),
+                        "report_progress",
+                        {"percent": history.percent(files), "message": f"noted feedback in {target.path}"},
+                    ),
+                ],
+            )
+        said = (
+            "Your message names none of my files and I cannot act on free text, so I changed nothing for it "
+            "(files I write from now on note it). "
+            if history.written
+            else "I cannot act on free text; the files I write from now on note your message. "
+        )
 
     pending = [
         f for f in files if f.path not in history.written and history.failures.get(f.path, 0) < MAX_WRITE_ATTEMPTS
@@ -217,7 +248,7 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
         file = pending[0]
         done = len(files) - len(pending) + 1
         percent = min(95, 5 + round(90 * done / max(1, len(files))))
-        return f"[offline] Writing {file.path}.", [
+        return f"[offline] {said}Writing {file.path}.", [
             ToolCall(call_id(0), "write_file", {"path": file.path, "content": file.content, "kind": file.kind}),
             ToolCall(call_id(1), "report_progress", {"percent": percent, "message": f"wrote {file.path}"}),
         ]
@@ -225,12 +256,29 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
     written = [f.path for f in files if f.path in history.written]
     summary = f"[offline] Wrote {len(written)} files: {', '.join(written) or 'none'}."
     if feedback:
-        summary += f" Applied {len(feedback)} feedback item(s)."
-    return summary, [ToolCall(call_id(0), "finish", {"summary": summary})]
+        summary += f" Noted {len(feedback)} message(s) or answer(s); the offline provider cannot act on free text."
+    text = f"[offline] {said}{summary.removeprefix('[offline] ')}"
+    return text, [ToolCall(call_id(0), "finish", {"summary": summary})]
+
+
+ASK = re.compile(r"^\s*ask(?:\s+([a-z0-9][a-z0-9-]*))?\s*:\s*(\S.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _question_to_ask(hint: dict, history: _History) -> str | None:
+    """The first `ask: …` / `ask SLUG: …` requirement for this agent that it has not asked yet."""
+    agent = hint.get("agent", "agent")
+    for requirement in hint.get("requirements", []):
+        match = ASK.match(str(requirement))
+        if match and match.group(1) in (None, agent):
+            question = " ".join(match.group(2).split())[:1000]
+            if question not in history.asked:
+                return question
+    return None
 
 
 def _feedback_target(files: list, written: set[str], feedback: list[str]):  # noqa: ANN202
-    """The file the feedback names: by its whole path first, then by its bare name (as a word)."""
+    """The file the feedback names: by its whole path first, then by its bare name (as a word); None when
+    it names none (the offline agent then changes nothing for it)."""
     candidates = [f for f in files if f.path in written]
     for matches in (
         lambda path, text: path in text,
@@ -239,7 +287,7 @@ def _feedback_target(files: list, written: set[str], feedback: list[str]):  # no
         for file in candidates:
             if any(matches(file.path, text) for text in feedback):
                 return file
-    return candidates[0] if candidates else None
+    return None
 
 
 class _History:
@@ -257,10 +305,19 @@ class _History:
         }
         self.written: set[str] = set()
         self.failures: dict[str, int] = {}
+        self.asked: set[str] = set()
+        self.answers: list[str] = []
+        self._answer_ids: set[str] = set()
         for message in messages:
             if message["role"] != "assistant" or not isinstance(message["content"], list):
                 continue
             for block in message["content"]:
+                if block.get("type") == "tool_use" and block.get("name") == "ask_human":
+                    self.asked.add(str(block["input"].get("question", "")))
+                    answer = results.get(block["id"])
+                    if answer is not None and not answer.get("is_error"):
+                        self.answers.append(_answer_text(str(answer.get("content", ""))))
+                        self._answer_ids.add(block["id"])
                 if block.get("type") != "tool_use" or block.get("name") != "write_file":
                     continue
                 result = results.get(block["id"])
@@ -274,7 +331,14 @@ class _History:
                     self.written.add(path)
 
     def feedback(self) -> list[str]:
-        return [text for m in self.messages if m["role"] == "user" for text in _feedback_texts(m)]
+        """People's messages and their answers to this agent's questions, oldest first."""
+        return [text for m in self.messages if m["role"] == "user" for text in _feedback_texts(m)] + self.answers
+
+    def latest_answer(self) -> bool:
+        """True when the newest user turn carries the answer to a question."""
+        last_user = next((m for m in reversed(self.messages) if m["role"] == "user"), None)
+        content = last_user["content"] if last_user and isinstance(last_user["content"], list) else []
+        return any(b.get("type") == "tool_result" and b.get("tool_use_id") in self._answer_ids for b in content)
 
     def latest_feedback(self) -> list[str]:
         last_user = next((m for m in reversed(self.messages) if m["role"] == "user"), None)
@@ -282,6 +346,16 @@ class _History:
 
     def percent(self, files: list) -> int:
         return min(95, 5 + round(90 * len(self.written) / max(1, len(files))))
+
+
+def _answer_text(result: str) -> str:
+    """The person's words back out of an `ask_human` result ("Answer from NAME (quoted user text): "…"")."""
+    raw = result.split("(quoted user text): ", 1)[-1]
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else raw
 
 
 def _feedback_texts(message: dict) -> list[str]:

@@ -56,15 +56,17 @@ def header(agent: str, intent: str, path: str) -> str:
 
 
 def feedback_lines(feedback: list[str], path: str) -> str:
-    """The feedback this file applies, as comments in the file's own syntax (empty without feedback)."""
+    """The people's messages this file notes, as comments in the file's own syntax (empty without any). Noted,
+    not applied: the offline provider cannot act on free text, and the file says so."""
     if not feedback:
         return ""
     ext = extension(path)
     if ext == "md":
         items = "\n".join(f"- {prose(item)}" for item in feedback)
-        return f"\n## Applied feedback\n\n{items}\n"
+        return f"\n## Feedback noted (not acted on: the offline provider cannot act on free text)\n\n{items}\n"
     style = COMMENT.get(ext, "# {}")
-    lines = [style.format("Applied feedback:")] + [style.format(f"- {one_line(item)}") for item in feedback]
+    heading = style.format("Feedback noted (not acted on: the offline provider cannot act on free text):")
+    lines = [heading] + [style.format(f"- {one_line(item)}") for item in feedback]
     return "\n" + "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,10 @@ from sessions_app.events import Actor, event_record, session_lock_row
 from sessions_app.models import DevelopmentSession, SessionStatus
 from sessions_app.services.sessions import session_lock, session_transition
 
-OPEN = (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL, RunStatus.PAUSED)
+OPEN = (
+    RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL, RunStatus.AWAITING_ANSWER,
+    RunStatus.PAUSED,
+)  # fmt: skip
 
 
 def _locked_run(run: AgentRun) -> AgentRun:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from agents_app.models import AgentRun, RunStatus, VerificationRun, VerificationStatus
+from agents_app.models import PARKED_RUN_STATUSES, AgentRun, RunStatus, VerificationRun, VerificationStatus
 from agents_app.verification_phase import verification_queue
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict
@@ -25,7 +25,7 @@ def verification_rerun(*, user: Any, session: DevelopmentSession) -> Verificatio
         if busy is not None:
             raise Conflict(f"The checks are already {busy.status} ({busy.public_id}); wait for their report.")
         working = AgentRun.objects.filter(
-            session=session, status__in=(RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL)
+            session=session, status__in=(RunStatus.QUEUED, RunStatus.RUNNING, *PARKED_RUN_STATUSES)
         ).exists()
         if working:
             raise Conflict("Agents are still working on this session; the checks run when they finish.")

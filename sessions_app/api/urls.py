@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app.api import stream, views
+from sessions_app.api import conversation, stream, views
 
 urlpatterns = [
     path("auth/token/", views.TokenCreateView.as_view(), name="api-token"),
@@ -10,6 +10,11 @@ urlpatterns = [
     path("sessions/<str:session_id>/events/", views.EventListView.as_view(), name="api-session-events"),
     path("sessions/<str:session_id>/stream/", stream.session_stream, name="api-session-stream"),
     path("sessions/<str:session_id>/feedback/", views.FeedbackCreateView.as_view(), name="api-session-feedback"),
+    path(
+        "sessions/<str:session_id>/conversation/",
+        conversation.ConversationView.as_view(),
+        name="api-session-conversation",
+    ),
     path(
         "sessions/<str:session_id>/requirements/",
         views.RequirementCreateView.as_view(),

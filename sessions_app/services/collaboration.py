@@ -18,32 +18,48 @@ from sessions_app.models import (
     DevelopmentSession,
     Feedback,
     Membership,
+    MessageKind,
     Requirement,
     RequirementSource,
     RequirementStatus,
 )
 from sessions_app.services.audit import audit_record
+from sessions_app.services.conversation import message_record
 
 
 @transaction.atomic
-def feedback_submit(*, user: Any, session: DevelopmentSession, text: str, run: Any | None = None) -> Feedback:
-    """Queue feedback for the session's agents (or one run); the agent receives it at its next step."""
+def feedback_submit(
+    *,
+    user: Any,
+    session: DevelopmentSession,
+    text: str,
+    run: Any | None = None,
+    reply_to: ConversationMessage | None = None,
+) -> Feedback:
+    """A person's message in the thread, and the feedback the session's agents (or one run) receive at their
+    next step: one service for both, so POST feedback/, POST conversation/ and the websocket agree. A reply to an
+    agent's message goes to that agent unless another is named (answers to questions: `question_answer`)."""
     require_session_access(user, session, "collaborate", doing="give feedback")
     text = inputs.clean_text(text, inputs.FEEDBACK, field="text")
     if session.is_terminal():
         raise Conflict(f"Session {session.public_id} is {session.status}; feedback would reach no agent.")
+    if reply_to is not None and reply_to.session_id != session.pk:
+        raise NotFound("That message is not part of this session.")
+    if run is None and reply_to is not None and reply_to.author_kind == ActorKind.AGENT:
+        run = reply_to.run
     if run is not None and run.session_id != session.pk:
         raise NotFound("That run is not part of this session.")
     feedback = Feedback.objects.create(session=session, run=run, author=user, text=text)
-    ConversationMessage.objects.create(
-        session=session, author_kind=ActorKind.USER, author_user=user, run=run, text=text
-    )
+    actor = Actor.for_user(user)
     event_record(
         session=session,
         type="feedback.submitted",
-        actor=Actor.for_user(user),
+        actor=actor,
         run=run,
         data={"feedback_id": feedback.pk, "text": text, "run": run.public_id if run else None},
+    )
+    message_record(
+        session=session, kind=MessageKind.MESSAGE, text=text, actor=actor, run=run, reply_to=reply_to, feedback=feedback
     )
     return feedback
 
@@ -68,12 +84,14 @@ def requirement_add(
     requirement = Requirement.objects.create(
         session=session, text=text, source=RequirementSource.PERSON, source_user=user, refines=refines
     )
+    actor = Actor.for_user(user)
     event_record(
         session=session,
         type="requirement.updated" if refines else "requirement.added",
-        actor=Actor.for_user(user),
+        actor=actor,
         data={"requirement_id": requirement.pk, "text": text, "refines": refines.pk if refines else None},
     )
+    message_record(session=session, kind=MessageKind.MESSAGE, text=text, actor=actor, requirement=requirement)
     return requirement
 
 
