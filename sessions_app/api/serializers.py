@@ -321,6 +321,21 @@ class ApprovalOutput(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     comment = serializers.CharField()
     created_at = serializers.DateTimeField()
+    conflict = serializers.SerializerMethodField(
+        help_text="Cross-session conflicts only: what Approve and Reject do, the other session (linked only if you may "
+        "see it) and, per path, both versions and their diff."
+    )
+
+    def get_conflict(self, approval) -> dict | None:  # noqa: ANN001
+        return self.context.get("conflicts", {}).get(approval.pk)
+
+    def to_representation(self, approval) -> dict:  # noqa: ANN001
+        data = super().to_representation(approval)
+        if data["conflict"] is not None:  # the other session as this viewer may know it
+            data["summary"] = data["conflict"]["summary"]
+            data["details"] = {**data["details"], "sessions": data["conflict"]["sessions"]}
+            data["details"].pop("other", None)
+        return data
 
 
 class ApprovalDecideInput(serializers.Serializer):

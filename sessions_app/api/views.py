@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from agents_app.services.conflicts import conflict_views
 from agents_app.services.start import development_start
 from sessions_app.access import session_access
 from sessions_app.api import serializers as s
@@ -183,5 +184,6 @@ class ApprovalListView(SessionScopedView):
     )
     def get(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
-        approvals = approval_list(session=session, status=request.query_params.get("status"))
-        return Response(s.ApprovalOutput(approvals, many=True).data)
+        approvals = list(approval_list(session=session, status=request.query_params.get("status")))
+        conflicts = conflict_views(approvals=approvals, viewer=request.user)
+        return Response(s.ApprovalOutput(approvals, many=True, context={"conflicts": conflicts}).data)

@@ -177,14 +177,16 @@ def test_two_running_sessions_writing_one_path_are_flagged_for_a_decision(worker
 
     assert session.status == "completed", "flagging does not stop the writer"
     approval = ApprovalRequest.objects.get(session=session, action="cross_session_conflict")
-    assert approval.status == "pending" and approval.details["path"] == "app/models.py"
-    assert approval.details["sessions"][0]["id"] == other.public_id
+    assert approval.details["paths"] == ["app/models.py"] and approval.details["sessions"][0]["id"] == other.public_id
+    assert approval.status == "approved" and approval.decided_by is None, "closed when its session finished"
     here = SessionEvent.objects.get(session=session, type="conflict.detected")
     there = wait_for(lambda: SessionEvent.objects.filter(session=other, type="conflict.detected").first())
     assert here.data["approval"] == there.data["approval"] == approval.public_id
     assert there.data["sessions"][0]["id"] == session.public_id
     assert_the_cli_describes_every_event(session, other)
-    decided = approval_decide(user=cast["lead"], approval=approval, decision="approve", comment="keep both")
+    theirs = ApprovalRequest.objects.get(session=other, action="cross_session_conflict")  # the other side's lead
+    assert theirs.public_id == there.data["own_approval"] and theirs.details["paths"] == ["app/models.py"]
+    decided = approval_decide(user=cast["lead"], approval=theirs, decision="approve", comment="keep both")
     assert decided.status == "approved"
 
 
