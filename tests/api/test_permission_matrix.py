@@ -39,6 +39,8 @@ MATRIX = [
     ("session detail", "get", f"/api/v1/sessions/{S}/", None, None, None, VIEW),
     ("events", "get", f"/api/v1/sessions/{S}/events/?after=0", None, None, None, VIEW),
     ("feedback", "post", f"/api/v1/sessions/{S}/feedback/", {"text": "more tests please"}, None, None, COLLABORATE),
+    ("conversation", "get", f"/api/v1/sessions/{S}/conversation/", None, None, None, VIEW),
+    ("conversation post", "post", f"/api/v1/sessions/{S}/conversation/", {"text": "hello"}, None, None, COLLABORATE),
     ("requirements", "post", f"/api/v1/sessions/{S}/requirements/", {"text": "dark mode"}, None, None, COLLABORATE),
     ("share", "post", f"/api/v1/sessions/{S}/share/", {"username": "stranger", "level": "view"}, None, None, CONTROL),
     ("unshare", "post", f"/api/v1/sessions/{S}/unshare/", {"username": "guest"}, None, None, CONTROL),
