@@ -15,9 +15,10 @@ from harness_cli.money import dollars
 RESULT_LINES, DIFF_LINES, TEXT_CHARS, ARGUMENT_CHARS = 8, 40, 600, 200
 
 
-def steps_of(client: Client, session_id: str, run_id: str) -> Iterator[dict]:
+def steps_of(client: Client, session_id: str, run_id: str, *, page_size: int = 200) -> Iterator[dict]:
     """Every step of a run, oldest first, following the API's cursor pages."""
-    page = client.request("GET", f"/api/v1/sessions/{session_id}/runs/{run_id}/steps/", params={"page_size": 200})
+    url = f"/api/v1/sessions/{session_id}/runs/{run_id}/steps/"
+    page = client.request("GET", url, params={"page_size": page_size})
     while True:
         yield from page.get("results", [])
         if not page.get("next"):
@@ -131,7 +132,8 @@ def call_lines(call: dict) -> list[str]:
 
 
 def arguments(call: dict) -> str:
-    args = dict(call.get("arguments") or {})
+    raw = dict(call.get("arguments") or {})
+    args = {**({"path": raw["path"]} if "path" in raw else {}), **raw}  # what a call is about comes first
     if call.get("name") == "write_file" and isinstance(args.get("content"), str):
         content = args.pop("content")
         args["content"] = f"<{len(content.splitlines())} lines>"
