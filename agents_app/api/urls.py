@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents_app.api import views
+from agents_app.api import transcripts, views
 
 SESSION = "sessions/<str:session_id>/"
 RUN = SESSION + "runs/<str:run_id>/"
@@ -16,6 +16,7 @@ urlpatterns = [
     path(RUN + "resume/", views.RunResumeView.as_view(), name="api-run-resume"),
     path(RUN + "cancel/", views.RunCancelView.as_view(), name="api-run-cancel"),
     path(RUN + "retry/", views.RunRetryView.as_view(), name="api-run-retry"),
+    path(RUN + "steps/", transcripts.RunStepListView.as_view(), name="api-run-steps"),
     path("knowledge/", views.KnowledgeListCreateView.as_view(), name="api-knowledge"),
     path("knowledge/<str:document_id>/", views.KnowledgeDetailView.as_view(), name="api-knowledge-detail"),
     path("approvals/<str:approval_id>/decide/", views.ApprovalDecideView.as_view(), name="api-approval-decide"),
