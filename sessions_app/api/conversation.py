@@ -86,6 +86,11 @@ class ConversationPostInput(serializers.Serializer):
 
 
 class ConversationView(SessionScopedView):
+    """The session's thread, oldest first: people's messages (the intent, feedback, requirement changes), the
+    agents' replies and questions, and the answers. POST writes a message the agents receive as feedback at
+    their next step (optional `run`, `reply_to`); a reply to an agent's question answers it and resumes the
+    agent (once: a second answer is a 409 that names who answered)."""
+
     pagination_class = ThreadCursorPagination  # the schema shows the list in its {next, previous, results} envelope
 
     @extend_schema(responses=ConversationMessageOutput(many=True))
