@@ -10,13 +10,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from agents_app import planning, runtime
 from agents_app.models import AgentRun, AgentStep, RunStatus
+from agents_app.services import approvals
+from agents_app.services.governance import policy_update
 from artifacts_app.models import Artifact, ArtifactVersion
 from harness_cli.display import describe
-from sessions_app.models import DevelopmentSession, Organization, SessionEvent
+from sessions_app.models import ApprovalRequest, DevelopmentSession, Organization, SessionEvent
+from sessions_app.services.collaboration import feedback_submit
 from tests.api.conftest import ACTORS
 from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
-from tests.support import assert_gap_free, wait_for_status
+from tests.support import assert_gap_free, wait_for, wait_for_status
 
 KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 VIEW = dict(zip(ACTORS, [401, 200, 200, 200, 200, 404, 200, 200], strict=True))
@@ -232,3 +236,52 @@ def test_the_query_count_does_not_grow_with_the_steps(world, api, cast):
         assert response.json()["results"][-1]["tool_calls"][0]["version"] == min(n, 200)
         counts.append(len(captured))
     assert counts[0] == counts[1], f"{counts[0]} queries for 1 step, {counts[1]} for 200"
+
+
+# --- decisions, feedback, and what a step costs the database ---------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_and_the_feedback_given_meanwhile_are_in_the_transcript(worker, start, api, cast, acme):
+    policy_update(actor=cast["admin"], organization=acme, approval_triggers=["any_write"])
+    session = start(agents=["requirements-analyst"])
+    approval = wait_for(lambda: ApprovalRequest.objects.filter(session=session, status="pending").first())
+    feedback_submit(user=cast["lead"], session=session, text="Keep the stories short.")
+    approvals.approval_decide(user=cast["lead"], approval=approval, decision="approve", comment="looks right")
+
+    session = wait_for_status(session, "completed", "failed", timeout=90)
+
+    assert session.status == "completed", session.completion_summary
+    run = AgentRun.objects.get(session=session)
+    steps = all_pages(api(cast["member"]), steps_url(session, run))
+    assert [s["number"] for s in steps] == list(range(run.step + 1))
+    asked = next(s for s in steps if s["approvals"] and s["approvals"][0]["status"] == "requested")
+    assert asked["approvals"][0]["id"] == approval.public_id and asked["kind"] == "step"
+    parked = next(c for c in asked["tool_calls"] if c["name"] == "write_file")
+    assert parked["result"] is None and parked["diff"] is None, "a parked call has no result yet"
+    decision = steps[asked["number"] + 1]
+    assert decision["kind"] == "decision" and decision["usage"]["tokens"] == 0
+    assert decision["approvals"] == [
+        {"id": approval.public_id, "status": "approved", "tool": "write_file", "comment": "looks right"}
+    ]
+    written = decision["tool_calls"][0]
+    assert written["result"].startswith("approved. Comment: looks right ok: ") and written["diff"].startswith("---")
+    delivered = [s for s in steps if s["feedback"]]
+    assert [f["text"] for s in delivered for f in s["feedback"]] == ["Keep the stories short."]
+    assert delivered[0]["feedback"][0]["author"] == "lead" and delivered[0]["number"] > decision["number"]
+
+
+def test_a_step_writes_its_transcript_in_one_insert(start):
+    session = start(agents=["backend"])
+    planning.plan_session(session.pk)
+    run = AgentRun.objects.get(session=session)
+    attempt = runtime.run_claim(run.pk, run.task_id)
+    state, inserts = "continue", []
+    while state == "continue":
+        with CaptureQueriesContext(connection) as captured:
+            state = runtime.step(run.pk, attempt)
+        inserts.append(sum('INSERT INTO "agents_app_agentstep"' in q["sql"] for q in captured))
+
+    assert state == "finished" and len(inserts) > 3
+    assert inserts == [1] * len(inserts), "one insert per step (the briefing rides in the first one)"
+    assert AgentStep.objects.filter(run=run).count() == len(inserts) + 1
