@@ -92,12 +92,15 @@ def _paths(details: dict) -> list[str]:
     return list(details.get("paths") or ([details["path"]] if details.get("path") else []))
 
 
-def _pair_summary(paths: list[str], other: str) -> str:
+def _pair_summary(paths: list[str], other: str, *, effects: bool = True) -> str:
     shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
-    return (
-        f"{len(paths)} path(s) also written by {other}: {shown}. Approve: this session's versions stand "
-        "(both sessions keep their own files; nothing is rewritten). Reject: the other session's versions should."
-    )
+    summary = f"{len(paths)} path(s) also written by {other}: {shown}."
+    if effects:  # the stored summary (events, CLI) carries them; the card lists them on their own lines
+        summary += (
+            " Approve: this session's versions stand (both sessions keep their own files; nothing is rewritten)."
+            " Reject: the other session's versions should."
+        )
+    return summary
 
 
 def _pair_add(
@@ -239,7 +242,7 @@ def _view(approval: ApprovalRequest, others: dict, visible: set[str], latest: di
     label = sessions[0]["label"] if sessions else "another session"
     paths = [f["path"] for f in files]
     summary = (
-        _pair_summary(paths, label)
+        _pair_summary(paths, label, effects=False)
         if mode == "flag"
         else f"{paths[0]} is also being written by {label}; this write waits for a decision."
     )

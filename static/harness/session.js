@@ -168,7 +168,7 @@ function renderUsage() {
   if (state.finalSpend) ({ tokens, cost } = state.finalSpend);
   $("tokens").textContent = String(tokens);
   $("cost").textContent = dollars(cost, estimated);
-  $("cost").title = `$${cost.toFixed(6)} exactly`;
+  $("cost").title = estimated ? "counted offline: nothing was billed" : `$${cost.toFixed(6)} exactly`;  // never "$0.000000"
   $("usage-estimated").hidden = !estimated;
   const usage = $("usage");
   usage.dataset.tokens = String(tokens);
@@ -225,13 +225,44 @@ function renderFiles() {
   workspace.renderTree(state.files, state.selected?.path);  // the tree and its markers: workspace.js
 }
 
+// A conflict's card comes from the approvals API: what Approve and Reject do, the other session (linked only
+// for someone who may see it) and each path's diff. Fetched again when a conflict or a decision arrives.
+let approvalCardsLoading = null;
+function loadApprovalCards() {
+  approvalCardsLoading ||= new Promise((done) => setTimeout(done, 300))
+    .then(() => api("GET", `sessions/${sessionId}/approvals/?status=pending`))
+    .then((cards) => { state.approvalCards = Object.fromEntries(cards.map((c) => [c.id, c])); renderApprovals(); })
+    .catch(() => {})
+    .finally(() => { approvalCardsLoading = null; });
+}
+
+function conflictCard(conflict) {
+  const others = conflict.sessions.map((o) => (o.web_url ? el("a", { href: o.web_url }, o.label) : o.label));
+  const files = conflict.files.map((f) => {
+    const versions = `this session ${f.this_version ? `v${f.this_version}${f.this_version_written ? "" : " (not written yet)"}` : "—"}`
+      + (f.other_version ? ` · other v${f.other_version}` : "");
+    return f.diff
+      ? el("details", {}, el("summary", {}, f.path, " ", el("span", { class: "muted" }, versions)), el("pre", { class: "diff-box" }, f.diff))
+      : el("div", {}, f.path, " ", el("span", { class: "muted" }, versions));
+  });
+  return el("div", { class: "conflict" },
+    el("div", {}, "Other session: ", ...others),
+    el("p", { class: "effect" }, conflict.approve), el("p", { class: "effect" }, conflict.reject),
+    conflict.if_undecided ? el("p", { class: "muted" }, conflict.if_undecided) : "",
+    el("div", { class: "conflict-files" }, ...files));
+}
+
 function renderApprovals() {
   const list = $("approvals");
   const pending = Object.entries(state.approvals).filter(([, a]) => a.status === "pending");
   list.replaceChildren();
   if (!pending.length) { list.append(el("li", { class: "muted" }, "none pending")); return; }
+  const cards = state.approvalCards || {};
+  if (pending.some(([id]) => !cards[id])) loadApprovalCards();
   for (const [id, approval] of pending) {
-    const item = el("li", { "data-approval": id }, el("div", {}, el("strong", {}, approval.agent || ""), " ", approval.summary));
+    const card = cards[id];
+    const item = el("li", { "data-approval": id }, el("div", {}, el("strong", {}, approval.agent || ""), " ", card?.summary || approval.summary));
+    if (card?.conflict) item.append(conflictCard(card.conflict));
     if (can.decide) {
       const comment = el("input", { "aria-label": `Comment on ${id}`, placeholder: "comment (optional)" });
       const decide = (decision) => act(`${decision} ${id}`, () => api("POST", `approvals/${id}/decide/`, { decision, comment: comment.value }));
@@ -346,6 +377,7 @@ function apply(event) {
       break;
     case "approval.requested": state.approvals[data.approval] = { summary: data.summary, status: "pending", agent: data.agent || event.actor.name }; break;
     case "approval.decided": if (state.approvals[data.approval]) state.approvals[data.approval].status = data.decision; break;
+    case "conflict.detected": if (state.approvalCards) loadApprovalCards(); break;  // a path may have joined a card
     case "requirement.added": case "requirement.updated":
       state.requirements[data.requirement_id] = { text: data.text, source: data.source || "person", status: "active" };
       if (data.refines && state.requirements[data.refines]) state.requirements[data.refines].status = "refined";

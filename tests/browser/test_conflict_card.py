@@ -1,0 +1,32 @@
+"""A lead looking at a session that another session of acme writes over: the approval card says what Approve
+and Reject do, links the other session, and shows each shared path's diff."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessions_app.models import ApprovalRequest
+from tests.browser.conftest import shoot
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+TIMEOUT = 60_000
+
+
+def test_a_lead_sees_what_approve_does_the_other_session_and_the_diff(page_for, live_url, start, cast, settings):
+    settings.HARNESS_OFFLINE_STEP_SECONDS = 0.4
+    mine, theirs = start(user="member"), start(user="lead", intent="build a chat app with threads")
+    page = page_for(cast["lead"], viewport={"width": 1280, "height": 1000})
+    page.goto(f"{live_url}/development/{mine.public_id}/")
+
+    card = page.locator("#approvals li[data-approval] .conflict").first
+    card.wait_for(timeout=TIMEOUT)
+    text = card.inner_text()
+    assert "Approve: this session's versions stand" in text and "Reject:" in text
+    assert card.locator(f'a[href="/development/{theirs.public_id}/"]').count() == 1
+    page.wait_for_selector("#approvals .conflict details summary", timeout=TIMEOUT)
+    card.locator("details summary").first.click()
+    assert "@@" in card.locator("details pre").first.inner_text()
+    assert ApprovalRequest.objects.filter(session=mine, status="pending").exists()
+    assert not page.errors, page.errors
+    shoot(page, "conflict-card-lead")
+    page.wait_for_selector("#status.status-completed", timeout=TIMEOUT * 2)
