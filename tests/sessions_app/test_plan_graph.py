@@ -258,3 +258,38 @@ def test_without_graphviz_the_page_is_told_to_draw_it(client, cast, session, mon
     response = client.get(graph_url(session))
     assert response.status_code == 503
     assert response.json()["fallback"] == "client" and "Graphviz" in response.json()["detail"]
+
+
+def test_a_guest_of_an_epic_sees_only_the_children_shared_with_them(client, cast, acme):
+    from guardian.shortcuts import assign_perm
+
+    epic = DevelopmentSession.objects.create(
+        organization=acme, created_by=cast["lead"], intent="Q3 programme", task_type=TaskType.EPIC
+    )
+    intents = {"shared": "Build the public landing page", "secret": "Migrate payroll to vendor Zebra"}
+    children = {
+        key: DevelopmentSession.objects.create(organization=acme, created_by=cast["lead"], intent=text, parent=epic)
+        for key, text in intents.items()
+    }
+    epic.plan = {
+        "children": [
+            {"key": k, "session": c.public_id, "intent": c.intent, "depends_on": ["secret"] if k == "shared" else []}
+            for k, c in children.items()
+        ]
+    }
+    epic.save(update_fields=["plan"])
+    for session in (epic, children["shared"]):
+        assign_perm("sessions_app.view_developmentsession", cast["outsider"], session)
+    client.force_login(cast["outsider"])
+
+    response = client.get(graph_url(epic))
+
+    assert response.status_code == 200
+    svg = response.content.decode()
+    assert "Zebra" not in svg and children["secret"].public_id not in svg and "secret" not in svg
+    root = parse(svg)
+    assert [n.get("data-session") for n in groups(root, "node")] == [children["shared"].public_id]
+    assert groups(root, "edge") == []
+    client.force_login(cast["member"])  # a member of the organisation sees both, and the edge
+    root = parse(client.get(graph_url(epic)).content.decode())
+    assert len(groups(root, "node")) == 2 and len(groups(root, "edge")) == 1
