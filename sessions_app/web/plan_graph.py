@@ -81,6 +81,13 @@ def wrap(text: str, width: int) -> tuple[str, ...]:
     return tuple(lines) or ("?",)
 
 
+def unwrap(lines: tuple[str, ...]) -> str:
+    """The label as one line again: no space after a line that ended at a hyphen, underscore or slash."""
+    return "".join(
+        line if i == len(lines) - 1 or line.endswith(("-", "_", "/")) else line + " " for i, line in enumerate(lines)
+    )
+
+
 def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -354,7 +361,7 @@ def _label_group(
                 "data-status": _css_word(node.status),
                 "tabindex": "0",
                 "role": "link" if node.session else "button",
-                "aria-label": f"{' '.join(node.lines)}: {node.status}",
+                "aria-label": f"{unwrap(node.lines)}: {node.status.replace('_', ' ')}",
             }
         )
         if node.run:

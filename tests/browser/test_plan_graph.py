@@ -103,9 +103,7 @@ def test_the_plan_graph_is_readable_live_and_opens_a_transcript(page_for, live_u
     architect = AgentRun.objects.get(session=session, agent__slug="architect").public_id
     page.evaluate("document.addEventListener('harness:open-transcript', (e) => { window.openedRun = e.detail.run; })")
     page.locator('#graph g.node[data-key="architect"]').click()
-    page.wait_for_function(
-        "() => window.openedRun || document.querySelector('#transcript:not([hidden])')"
-    )
+    page.wait_for_function("() => window.openedRun || document.querySelector('#transcript:not([hidden])')")
     opened = page.evaluate("window.openedRun || null")
     if opened is None:  # the transcript drawer opened on the architect's run
         assert "architect" in page.inner_text("#transcript-title").lower()

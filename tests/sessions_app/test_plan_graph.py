@@ -88,6 +88,10 @@ def test_it_lays_out_top_to_bottom_for_a_phone():
 
 def test_it_wraps_long_labels_and_never_cuts_a_slug():
     assert plan_graph.wrap("requirements-analyst", 18) == ("requirements-", "analyst")
+    assert plan_graph.unwrap(plan_graph.wrap("requirements-analyst", 18)) == "requirements-analyst"
+    assert (
+        plan_graph.unwrap(plan_graph.wrap("Build the web client for phones", 18)) == "Build the web client for phones"
+    )
     slug = "a" * 45
     lines = plan_graph.wrap(slug, 18)
     assert "".join(lines) == slug and max(map(len, lines)) <= 18
