@@ -20,7 +20,11 @@ from rest_framework.permissions import AllowAny
 # Input fields that name an object the caller must be able to see: a wrong one is a 404, like a wrong path id.
 REFERENCE_FIELDS = {"organization", "session", "parent", "run", "refines"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-NO_NUL = "^[^\\x00]*$"
+# "+": an empty string is its own case (drf-spectacular adds `oneOf [this, maxLength 0]` for blank-allowed fields).
+NO_NUL = "^[^\\x00]+$"
+# What Python's str.strip() removes, spelled out (ECMA's \s differs: it lacks \x1c-\x1f and \x85, adds \ufeff).
+STRIPPED = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NOT_BLANK = f"^[^\\x00]*[^\\x00{STRIPPED}][^\\x00]*$"
 
 
 class ErrorOutput(serializers.Serializer):
@@ -57,7 +61,9 @@ class ErrorAutoSchema(AutoSchema):
             and isinstance(field, serializers.CharField)
             and not any(isinstance(v, RegexValidator) for v in field.validators)
         ):
-            meta["pattern"] = NO_NUL  # DRF's CharField refuses NUL characters (PostgreSQL text cannot hold them)
+            # DRF's CharField refuses NUL characters (PostgreSQL text cannot hold them), and a field that trims
+            # whitespace and may not be blank needs one character that str.strip() keeps.
+            meta["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL
         return meta
 
     def map_parsers(self) -> list[str]:

@@ -231,7 +231,8 @@ STATUS_LIST = "(?:{0})(?:,(?:{0}))*".format("|".join(SessionStatus.values))
 
 
 class SessionListFilterInput(serializers.Serializer):
-    """Each filter, when given, must say something: `?status=` is a 400, not "every status" (leave it out)."""
+    """Each filter, when given, must say something: `?status=` is a 400, not "every status" (leave it out;
+    `sessions_app.api.base.parse` refuses empty query values)."""
 
     status = serializers.RegexField(
         rf"^{STATUS_LIST}$", required=False, help_text=f"One status or several, comma-separated: {SessionStatus.values}"
@@ -240,14 +241,6 @@ class SessionListFilterInput(serializers.Serializer):
     parent = serializers.CharField(required=False, trim_whitespace=False, help_text="The epic's id (dev_…).")
     search = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
     created_by = serializers.CharField(required=False, max_length=150, trim_whitespace=False, help_text="A username.")
-
-    def to_internal_value(self, data):  # noqa: ANN001, ANN201
-        # DRF reads an empty query value of an optional field as "not given"; the schema says it is too short.
-        message = ["Empty: give a value, or leave the parameter out."]
-        empty = {name: message for name in self.fields if data.get(name) == ""}
-        if empty:
-            raise serializers.ValidationError(empty)
-        return super().to_internal_value(data)
 
 
 class EventOutput(serializers.Serializer):
