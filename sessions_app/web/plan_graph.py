@@ -362,6 +362,7 @@ def _label_group(
                 "tabindex": "0",
                 "role": "link" if node.session else "button",
                 "aria-label": f"{unwrap(node.lines)}: {node.status.replace('_', ' ')}",
+                "data-label": unwrap(node.lines),
             }
         )
         if node.run:

@@ -99,8 +99,7 @@ function paint(container, graph) {
     if (node.dataset.status !== status || !node.classList.contains(`status-${status}`)) {
       node.setAttribute("class", `node status-${status}`);
       node.dataset.status = status;
-      const label = node.getAttribute("aria-label") || key;
-      node.setAttribute("aria-label", `${label.replace(/: [a-z_]+$/, "")}: ${status.replace("_", " ")}`);
+      node.setAttribute("aria-label", `${node.dataset.label || key}: ${status.replace("_", " ")}`);
     }
     const run = graph.options.runOf?.(key);
     if (run) node.dataset.run = run;
@@ -221,7 +220,8 @@ function drawLocal(container, graph, reason) {
   for (const n of nodes) {
     const { x, y, h } = position[n.slug];
     const group = set(document.createElementNS(NS, "g"), {
-      class: "node status-pending", "data-key": n.slug, tabindex: 0, role: n.session ? "link" : "button", "aria-label": n.label || n.slug,
+      class: "node status-pending", "data-key": n.slug, "data-label": linesOf(n).join(" ").replace(/([-_/]) /g, "$1"),
+      tabindex: 0, role: n.session ? "link" : "button",
     });
     if (n.run) group.dataset.run = n.run;
     if (n.session) group.dataset.session = n.session;

@@ -97,6 +97,8 @@ def test_the_plan_graph_is_readable_live_and_opens_a_transcript(page_for, live_u
     assert geometry["engine"] == "graphviz" and geometry["layout"] in ("LR", "TB")
     assert_readable(geometry, AGENTS, plan_edges(session), 1280)
     assert {n["status"] for n in geometry["nodes"]} == {"completed"}
+    label = page.locator('#graph g.node[data-key="requirements-analyst"]').get_attribute("aria-label")
+    assert label == "requirements-analyst: completed"  # what a screen reader says, kept current
     shoot(page, "plan-graph-1280")
     shoot_graph(page, "#agent-panel", "plan-graph-1280-panel")
 
