@@ -196,10 +196,9 @@ def test_cancelling_a_waiting_session_cancels_the_run_and_nobody_can_answer_then
 def test_a_paused_session_keeps_waiting_and_resumes_with_the_answer(asking, cast):
     run, attempt, question = park_on_question(asking)
     control.session_pause(user=cast["member"], session=asking)
-    control.session_resume(user=cast["member"], session=asking)  # no answer yet: the run waits again
-    run, attempt = claimed(asking)
-    assert runtime.step(run.pk, attempt) == "parked"
-    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER  # it holds no worker to stop
+    control.session_resume(user=cast["member"], session=asking)
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER  # no answer yet: still waiting
 
     control.session_pause(user=cast["member"], session=asking)
     conversation_post(user=cast["member"], session=asking, text="443", reply_to=question)
@@ -266,3 +265,19 @@ def test_on_the_anthropic_path_the_model_asks_and_receives_the_answer(worker, st
     result = next(b for b in answered[0]["body"]["messages"][-1]["content"] if b.get("type") == "tool_result")
     assert result["content"] == 'Answer from lead (quoted user text): "PostgreSQL"'
     assert fake.violations == []
+
+
+def test_a_waiting_run_sent_again_before_any_answer_goes_back_to_waiting(asking):
+    from agents_app.run_queue import queue_run
+    from sessions_app.events import Actor
+
+    run, _, question = park_on_question(asking)
+    assert queue_run(AgentRun.objects.select_related("agent", "session").get(pk=run.pk), actor=Actor.system())
+    run, attempt = claimed(asking)
+
+    assert runtime.step(run.pk, attempt) == "parked"
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.AWAITING_ANSWER and run.checkpoint["pending"]["question"] == question.public_id
+    again = SessionEvent.objects.filter(session=asking, type="agent.awaiting_answer").order_by("seq").last()
+    assert again.data == {"agent": "requirements-analyst", "question": question.public_id, "still_waiting": True}
