@@ -219,7 +219,11 @@ def test_a_run_of_another_session_or_organisation_is_not_found(world, api, cast)
     assert member.get(steps_url(world["session"], foreign)).status_code == 404, "a run must belong to the session"
     assert member.get(steps_url(other, foreign)).status_code == 404, "another organisation's session"
     assert outsider.get(steps_url(other, foreign)).status_code == 200
-    assert member.get(steps_url(world["session"], world["runs"][RunStatus.FAILED]) + "?after=-1").status_code == 400
+    mine = steps_url(world["session"], world["runs"][RunStatus.FAILED])
+    assert member.get(mine + "?after=-1").status_code == 400
+    assert member.get(mine + "?after=0&cursor=").status_code == 200
+    assert member.get(mine + "?cursor=bz14").status_code == 404, "DRF: an invalid cursor (o=x)"
+    assert member.get(mine + "?page_size=0").status_code == 400
 
 
 def test_the_query_count_does_not_grow_with_the_steps(world, api, cast):
