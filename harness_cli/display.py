@@ -72,9 +72,7 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "session.planning_retrying": lambda who, agent, data: "planning " + _retrying_later(data),
     "agent.requeued": lambda who, agent, data: f"{agent} requeued: {data.get('reason', '')}",
     "agent.awaiting_approval": lambda who, agent, data: f"{agent} waits for approval {data.get('approval')}",
-    "agent.awaiting_answer": lambda who, agent, data: (
-        f"{agent} waits for an answer to {data.get('question')} — answer {data.get('question')} TEXT"
-    ),
+    "agent.awaiting_answer": lambda who, agent, data: f"{agent} waits for an answer to {data.get('question')}",
     "conversation.message": lambda who, agent, data: _thread_line(who, data),
     "artifact.created": lambda who, agent, data: f"{who} wrote {data.get('path')} (v{data.get('version')})",
     "artifact.updated": lambda who, agent, data: (

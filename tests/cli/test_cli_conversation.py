@@ -20,7 +20,7 @@ def test_a_person_answers_the_agents_question_from_the_terminal(live_url, cast):
     ]  # fmt: skip
     terminal = Terminal(args, live_url, token(cast["lead"]))
     terminal.read_until("— answer msg_", timeout=90)
-    asked = re.search(r"requirements-analyst asks \((msg_[0-9a-z]+)\): Which port should the API listen on\?",
+    asked = re.search(r"Requirements analyst asks \((msg_[0-9a-z]+)\): Which port should the API listen on\?",
                       terminal.text)  # fmt: skip
     assert asked, terminal.text
     terminal.read_until("harness>", timeout=30)
