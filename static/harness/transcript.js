@@ -113,9 +113,9 @@ async function load(runId, fresh, page) {
 }
 
 function tokensOf(step) {
-  if (typeof step.tokens === "number") return step.tokens;
-  const t = step.tokens || step;
-  return ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"].reduce((n, k) => n + Number(t[k] || 0), 0);
+  const usage = step.usage || step;
+  if (typeof usage.tokens === "number") return usage.tokens;
+  return ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"].reduce((n, k) => n + Number(usage[k] || 0), 0);
 }
 
 function renderStep(step) {
@@ -124,8 +124,10 @@ function renderStep(step) {
   if (step.model) facts.push(step.model);
   const tokens = tokensOf(step);
   if (tokens) facts.push(`${tokens.toLocaleString("en-US")} tokens`);
-  if (step.cost_usd !== undefined && Number(step.cost_usd) > 0) facts.push(`$${Number(step.cost_usd).toFixed(4)}`);
-  if (step.estimated) facts.push("offline estimate");
+  const usage = step.usage || step;
+  if (Number(usage.cost_usd) >= 0.0001) facts.push(`$${Number(usage.cost_usd).toFixed(4)}`);
+  else if (Number(usage.cost_usd) > 0) facts.push("< $0.0001");
+  if (usage.estimated && tokens) facts.push("offline estimate, not billed");
   if (step.duration_ms) facts.push(step.duration_ms >= 1000 ? `${(step.duration_ms / 1000).toFixed(1)} s` : `${step.duration_ms} ms`);
   if (step.retries) facts.push(`${step.retries} retr${step.retries === 1 ? "y" : "ies"}`);
   const item = el("li", { class: `step step-${step.kind || "step"}`, "data-step": String(step.number) },
@@ -143,7 +145,9 @@ function renderStep(step) {
   for (const call of step.tool_calls || []) {
     const state = call.refused ? "refused" : call.is_error ? "error" : call.not_run ? "not run" : "";
     const details = el("details", { class: `tool-call${state ? " tool-problem" : ""}` },
-      el("summary", {}, el("code", {}, call.name), state ? ` · ${state}` : "", call.arguments?.path ? ` ${call.arguments.path}` : ""));
+      el("summary", {}, el("code", {}, call.name), state ? ` · ${state}` : "", call.arguments?.path ? ` ${call.arguments.path}` : "",
+        call.version ? ` → v${call.version}` : ""));
+    if (call.diff) details.open = true;  // a write shows what it changed at once
     if (call.diff) details.append(ctx.renderDiff(call.diff));
     const args = { ...(call.arguments || {}) };
     if (call.diff) delete args.content;  // the diff says it better than the whole file

@@ -11,7 +11,7 @@ import pytest
 from django.core.files import File
 from django.urls import NoReverseMatch, reverse
 
-from agents_app.models import AgentDefinition, AgentRun
+from agents_app.models import AgentDefinition, AgentRun, AgentStep
 from artifacts_app.services import artifact_write
 from sessions_app.access import session_access
 from sessions_app.events import Actor
@@ -24,9 +24,20 @@ TIMEOUT = 30_000
 LONG_LINE = "x = '" + "a very long line that must scroll inside its own box " * 8 + "'\n"
 
 
-def by_agent(session, run, path: str, content: str) -> None:  # noqa: ANN001
+def by_agent(session, run, path: str, content: str, step: int | None = None) -> None:  # noqa: ANN001
     actor = Actor.for_agent(run.agent.slug)
-    artifact_write(session=session, path=path, content=content, actor=actor, base_number=None, author_run=run)
+    artifact_write(
+        session=session, path=path, content=content, actor=actor, base_number=None, author_run=run, author_step=step
+    )
+
+
+def write_call(number: int, content: str) -> dict:
+    outcome = "created" if number == 1 else "updated"
+    return {
+        "id": f"t{number}", "name": "write_file", "arguments": {"path": "app/api.py", "content": content},
+        "result": f"ok: app/api.py is now v{number} ({outcome})",
+        "is_error": False, "refused": False, "not_run": False, "truncated": False,
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -49,8 +60,19 @@ def workspace(cast, acme):  # noqa: ANN001, ANN201
         ]
     }
     session.save(update_fields=["plan"])
-    by_agent(session, runs["backend"], "app/api.py", "a = 1\nb = 2\n")
-    by_agent(session, runs["backend"], "app/api.py", "a = 10\nb = 2\n" + LONG_LINE)
+    by_agent(session, runs["backend"], "app/api.py", "a = 1\nb = 2\n", step=1)
+    by_agent(session, runs["backend"], "app/api.py", "a = 10\nb = 2\n" + LONG_LINE, step=2)
+    AgentStep.objects.create(
+        run=runs["backend"], number=0, kind="briefing",
+        briefing={"text": "Build the API.", "truncated": False, "intent": "build a chat app", "requirements": [],
+                  "knowledge": [], "inherited_files": []},
+    )  # fmt: skip
+    for number, content in ((1, "a = 1"), (2, "a = 10")):
+        AgentStep.objects.create(
+            run=runs["backend"], number=number, kind="step", messages=[f"Writing {content}."],
+            tool_calls=[write_call(number, content)],
+            input_tokens=1200, output_tokens=80, duration_ms=900,
+        )  # fmt: skip
     by_agent(session, runs["frontend"], "web/app.js", "start();\n")
     member = Actor.for_user(cast["member"])
     artifact_write(session=session, path="web/app.js", content="start();\nstop();\n", actor=member, base_number=1)
@@ -222,8 +244,14 @@ def test_an_agents_transcript_opens_from_the_agents_list(page_for, live_url, cas
         assert page.locator("#transcript:visible").count() == 0
         return
     page.click(f'#runs [data-transcript="{run.public_id}"]')
-    page.wait_for_selector("#transcript:not([hidden])", timeout=TIMEOUT)
-    assert page.inner_text("#transcript-title").startswith("Transcript")
+    page.wait_for_selector("#transcript:not([hidden]) li[data-step]", timeout=TIMEOUT)
+    assert page.inner_text("#transcript-title") == "Transcript · Backend engineer"
+    steps = page.locator("#transcript li[data-step]").evaluate_all("ls => ls.map(l => l.dataset.step)")
+    assert steps == ["0", "1", "2"]
+    second = page.locator('#transcript li[data-step="2"]')
+    assert "Writing a = 10." in second.inner_text() and "1,280 tokens" in second.inner_text()
+    assert "+a = 10" in second.locator(".diff-box").inner_text(), "a write shows its diff"
+    shoot(page, "workspace-transcript-1280")
     page.click("#transcript-close")
     assert page.locator("#transcript").is_hidden()
     assert not page.errors, page.errors
