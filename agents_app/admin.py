@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from agents_app.models import AgentDefinition, AgentPolicy, AgentRun, ApprovalTrigger, LLMCall
 from agents_app.services.governance import agent_definition_delete, agent_definition_save, policy_update
+from sessions_app.admin import session_column
 from sessions_app.admin_mixins import OrganizationScopedAdmin, ReadOnlyAdmin, ServiceAdminMixin, admin_org_ids
 from sessions_app.services.audit import model_snapshot
 
@@ -56,6 +57,7 @@ class AgentPolicyForm(forms.ModelForm):
             "disabled_agents",
             "approval_triggers",
             "max_parallel_agents",
+            "cross_session_conflicts",
             "token_budget_per_session",
             "verification",
             "verification_repair_rounds",
@@ -65,7 +67,10 @@ class AgentPolicyForm(forms.ModelForm):
 @admin.register(AgentPolicy)
 class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
     form = AgentPolicyForm
-    list_display = ("organization", "max_parallel_agents", "token_budget_per_session", "verification", "updated_at")
+    list_display = (
+        "organization", "max_parallel_agents", "cross_session_conflicts", "token_budget_per_session", "verification",
+        "updated_at",
+    )  # fmt: skip
     filter_horizontal = ("disabled_agents",)
 
     def get_readonly_fields(self, request, obj=None):  # noqa: ANN001, ANN201
@@ -80,6 +85,7 @@ class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
             disabled_agents=list(data.get("disabled_agents") or []),
             approval_triggers=list(data.get("approval_triggers") or []),
             max_parallel_agents=data["max_parallel_agents"],
+            cross_session_conflicts=data["cross_session_conflicts"],
             token_budget_per_session=data["token_budget_per_session"],
             verification=data["verification"],
             verification_repair_rounds=data["verification_repair_rounds"],
@@ -96,11 +102,14 @@ class AgentPolicyAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
 @admin.register(AgentRun)
 class AgentRunAdmin(ReadOnlyAdmin, OrganizationScopedAdmin):
     org_field = "session__organization"
-    list_display = ("public_id", "agent", "session", "status", "progress", "step", "attempt", "failure_category")
+    list_display = (
+        "public_id", "agent", "session_public_id", "status", "progress", "step", "attempt", "failure_category"
+    )  # fmt: skip
     list_filter = ("status", "failure_category", "agent")
     list_select_related = ("agent", "session")
     search_fields = ("public_id", "session__public_id")
     exclude = ("checkpoint",)
+    session_public_id = session_column
 
 
 @admin.register(LLMCall)

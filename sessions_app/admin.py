@@ -31,7 +31,21 @@ from sessions_app.services.governance import (
 
 
 def pretty_json(value) -> str:  # noqa: ANN001
-    return format_html("<pre style='white-space:pre-wrap;max-width:60em'>{}</pre>", json.dumps(value, indent=2))
+    return format_html('<pre class="harness-json">{}</pre>', json.dumps(value, indent=2))  # styled in admin.css (CSP)
+
+
+@admin.display(description="session", ordering="session__public_id")
+def session_column(self, obj) -> str:  # noqa: ANN001
+    """A run's, approval's or artifact's session by its id: its intent, cut short by the session's str(), would
+    read as a clipped column (the sessions changelist shows intents whole)."""
+    return obj.session.public_id
+
+
+# The changelists need the width (admin.css wraps long values instead of clipping them); the index page and the
+# breadcrumbs already lead everywhere the sidebar did.
+admin.site.enable_nav_sidebar = False
+admin.site.site_header = admin.site.site_title = "Harness governance"
+admin.site.index_title = "Governance"
 
 
 @admin.register(Organization)
@@ -111,7 +125,8 @@ class DevelopmentSessionAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="intent")
     def intent_short(self, obj) -> str:  # noqa: ANN001
-        return obj.intent[:70]
+        """Whole words up to 200 characters, wrapped by admin.css; a longer intent says so."""
+        return obj.intent if len(obj.intent) <= 200 else obj.intent[:199].rsplit(" ", 1)[0] + " …"
 
     @admin.display(description="plan")
     def plan_json(self, obj):  # noqa: ANN001, ANN201
@@ -134,10 +149,11 @@ class DevelopmentSessionAdmin(OrganizationScopedAdmin):
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin, OrganizationScopedAdmin):
     org_field = "session__organization"
-    list_display = ("public_id", "session", "action", "status", "decided_by", "created_at")
+    list_display = ("public_id", "session_public_id", "action", "status", "decided_by", "created_at")
     list_filter = ("status", "action")
     list_select_related = ("session", "decided_by")
     search_fields = ("public_id", "session__public_id", "summary")
+    session_public_id = session_column
 
 
 @admin.register(AuditEntry)

@@ -12,7 +12,7 @@ from sessions_app.services.audit import audit_record, model_snapshot
 
 POLICY_FIELDS = [
     "approval_triggers", "max_parallel_agents", "token_budget_per_session", "verification",
-    "verification_repair_rounds", "disabled_agents",
+    "verification_repair_rounds", "cross_session_conflicts", "disabled_agents",
 ]  # fmt: skip
 
 

@@ -85,6 +85,7 @@ def test_a_policy_change_in_the_admin_is_audited_and_stores_a_list(client, cast,
             "disabled_agents": [devops.pk],
             "approval_triggers": ["any_write", "restricted_agent_write"],
             "max_parallel_agents": 3,
+            "cross_session_conflicts": "block",
             "token_budget_per_session": 100000,
             "verification": "gate",
             "verification_repair_rounds": 1,
@@ -98,6 +99,7 @@ def test_a_policy_change_in_the_admin_is_audited_and_stores_a_list(client, cast,
     assert entry.after["max_parallel_agents"] == 3 and entry.after["disabled_agents"] == [devops.pk]
     assert (policy.verification, policy.verification_repair_rounds) == ("gate", 1)
     assert entry.after["verification"] == "gate"
+    assert policy.cross_session_conflicts == entry.after["cross_session_conflicts"] == "block"
 
 
 def test_an_agent_definition_change_is_audited_with_before_and_after(client, root):
