@@ -31,6 +31,7 @@ export class Conversation {
     if (this.feedbackForm) {  // the thread's box: what people write is the feedback the agents get
       this.panel.append(this.feedbackForm);
       this.feedbackForm.querySelector("label[for=feedback-text]").textContent = "Message the agents";
+      this.feedbackForm.querySelector("button[type=submit]").textContent = "Send";
     }
     this.render();
   }

@@ -385,7 +385,7 @@ function apply(event) {
     default:
       if (event.type.startsWith("agent.") && run) {
         const status = { queued: "queued", started: "running", resumed: run.status === "running" ? "running" : "pending",
-          paused: "paused", awaiting_approval: "awaiting_approval", failed: "failed", cancelled: "cancelled",
+          paused: "paused", awaiting_approval: "awaiting_approval", awaiting_answer: "awaiting_answer", failed: "failed", cancelled: "cancelled",
           retrying: "pending", requeued: "queued" }[event.type.split(".")[1]];
         if (status) run.status = status;
       }

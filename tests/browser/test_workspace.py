@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files import File
 from django.urls import NoReverseMatch, reverse
+from guardian.shortcuts import assign_perm
 
 from agents_app.models import AgentDefinition, AgentRun, AgentStep
 from artifacts_app.services import artifact_write
@@ -254,4 +255,47 @@ def test_an_agents_transcript_opens_from_the_agents_list(page_for, live_url, cas
     shoot(page, "workspace-transcript-1280")
     page.click("#transcript-close")
     assert page.locator("#transcript").is_hidden()
+    assert not page.errors, page.errors
+
+
+def test_an_agents_question_is_answered_in_the_thread(page_for, live_url, cast, acme):
+    session = DevelopmentSession.objects.create(
+        organization=acme, created_by=cast["member"], intent="build a chat app", status="paused"
+    )
+    agent = AgentDefinition.objects.get(slug="backend")
+    run = AgentRun.objects.create(session=session, agent=agent, position=0, status="running")
+    session.plan = {"agents": [{"slug": "backend", "name": agent.name, "depends_on": [], "run": run.public_id}]}
+    session.save(update_fields=["plan"])
+    try:
+        from agents_app.services.conversation import question_ask
+    except ImportError:
+        question_ask = None
+    if question_ask is None:
+        # No thread on this server: the feedback form stays where it was and no thread is shown.
+        page = page_for(cast["member"])
+        page.goto(f"{live_url}/development/{session.public_id}/")
+        page.wait_for_selector("#connection.live", timeout=TIMEOUT)
+        assert page.locator("#conversation-panel").is_hidden()
+        assert page.locator("#control-panel #feedback-form").is_visible()
+        return
+    question = question_ask(run=run, question="Should messages be kept forever?", actor=Actor.for_agent("backend"))
+
+    page = page_for(cast["member"], viewport={"width": 390, "height": 844})
+    page.goto(f"{live_url}/development/{session.public_id}/")
+    item = page.locator(f'#thread li[data-message="{question.public_id}"]')
+    item.wait_for(timeout=TIMEOUT)
+    assert "Should messages be kept forever?" in item.inner_text()
+    assert page.locator("#conversation-panel #feedback-form").count() == 1, "people write under the thread"
+    item.locator(".answer-form input").fill("Thirty days is enough")
+    item.locator(".answer-form button").click()
+    page.wait_for_selector("#thread li[data-kind=answer]:has-text('Thirty days is enough')", timeout=TIMEOUT)
+    assert page.locator(f'#thread li[data-message="{question.public_id}"] .answer-form').count() == 0
+    assert no_sideways_scroll(page, 390), page.evaluate("document.documentElement.scrollWidth")
+    shoot(page, "workspace-conversation-390")
+
+    viewer = page_for(cast["guest"])  # a guest who may only view sees the thread without an Answer box
+    assign_perm("sessions_app.view_developmentsession", cast["guest"], session)
+    viewer.goto(f"{live_url}/development/{session.public_id}/")
+    viewer.wait_for_selector(f'#thread li[data-message="{question.public_id}"]', timeout=TIMEOUT)
+    assert viewer.locator(".answer-form").count() == 0
     assert not page.errors, page.errors
