@@ -189,8 +189,7 @@ def artifact_write(
             "language": artifact.language,
             "version": version.number,
             "lines": content.count("\n") + 1,
-            "added": sum(1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")),
-            "removed": sum(1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")),
+            **dict(zip(("added", "removed"), diff_line_counts(diff), strict=True)),
         },
     )
     return WriteResult(artifact=artifact, version=version, outcome=outcome, latest_number=version.number)
@@ -227,6 +226,14 @@ def _author_name(version: ArtifactVersion | None) -> str:
     if version.author_run_id:
         return version.author_run.agent.slug
     return version.author_user.username if version.author_user_id else version.author_kind
+
+
+def diff_line_counts(diff: str) -> tuple[int, int]:
+    """(lines added, lines removed) by a unified diff, its file headers left out."""
+    lines = diff.splitlines()
+    added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
+    return added, removed
 
 
 def _diff(path: str, before: str, after: str) -> str:

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from artifacts_app.services import diff_line_counts
 from sessions_app import inputs
 from sessions_app.api.serializers import text_field
 
@@ -64,10 +65,10 @@ class ChangeOutput(serializers.Serializer):
         return version_author(version)
 
     def get_added(self, version) -> int:  # noqa: ANN001
-        return sum(1 for line in version.diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+        return diff_line_counts(version.diff)[0]
 
     def get_removed(self, version) -> int:  # noqa: ANN001
-        return sum(1 for line in version.diff.splitlines() if line.startswith("-") and not line.startswith("---"))
+        return diff_line_counts(version.diff)[1]
 
     def get_diff(self, version) -> str:  # noqa: ANN001
         return version.diff[:CHANGE_DIFF_CHARS]
