@@ -238,7 +238,7 @@ export class Workspace {
     if (slugs.length) options.push(el("optgroup", { label: "Agents" }, ...slugs.map((slug) => el("option", { value: `agent:${slug}` }, slug))));
     if (people.length) options.push(el("optgroup", { label: "People" }, ...people.map((p) => el("option", { value: authorKey(p) }, p.name || "someone"))));
     const runs = agents.filter((a) => a.run);
-    if (runs.length > slugs.length) {  // an agent ran more than once: each run can be picked on its own
+    if (runs.length) {  // one run of an agent on its own (a retried agent has several)
       options.push(el("optgroup", { label: "Runs" }, ...runs.map((a) => el("option", { value: `run:${a.run}` }, `${a.name} · ${a.run}`))));
     }
     this.filter.replaceChildren(...options);

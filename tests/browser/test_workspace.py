@@ -141,6 +141,8 @@ def test_the_tree_the_first_file_the_diffs_and_the_changes(page_for, live_url, c
     page.select_option("#changes-filter", "agent:frontend")
     assert changed() == ["web/app.js"]
     assert page.locator("#changes li[data-path] .change-head").all_inner_texts()[0].startswith("v1 by frontend")
+    page.select_option("#changes-filter", f"run:{workspace.runs_by_slug['backend'].public_id}")
+    assert changed() == ["app/api.py"]
     page.select_option("#changes-filter", "person:member")
     assert changed() == ["README.md", "web/app.js"]
     page.click("#changes-view [data-diff-mode=unified]")
