@@ -39,7 +39,8 @@ def _pause_run(run: AgentRun, actor: Actor) -> None:
             session=run.session, type="agent.pause_requested", actor=actor, run=run, data={"agent": run.agent.slug}
         )
         return
-    if run.status in (RunStatus.PENDING, RunStatus.QUEUED):
+    # A run waiting for an answer pauses too (its question stays open; resumed, it takes the answer or waits again).
+    if run.status in (RunStatus.PENDING, RunStatus.QUEUED, RunStatus.AWAITING_ANSWER):
         run.status, run.control_request = RunStatus.PAUSED, ""
         run.save(update_fields=["status", "control_request"])
         event_record(session=run.session, type="agent.paused", actor=actor, run=run, data={"agent": run.agent.slug})

@@ -193,16 +193,20 @@ def test_cancelling_a_waiting_session_cancels_the_run_and_nobody_can_answer_then
     assert not ConversationMessage.objects.filter(session=asking, kind="answer").exists()
 
 
-def test_a_paused_session_keeps_waiting_and_resumes_with_the_answer(asking, cast):
+def test_a_paused_waiting_agent_keeps_its_question_and_resumes_with_the_answer(asking, cast):
     run, attempt, question = park_on_question(asking)
     control.session_pause(user=cast["member"], session=asking)
-    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER  # it holds no worker to stop
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.PAUSED
     control.session_resume(user=cast["member"], session=asking)
-    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER  # no answer yet: still waiting
+    run, attempt = claimed(asking)
+    assert runtime.step(run.pk, attempt) == "parked"  # no answer yet: it waits again
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.AWAITING_ANSWER
 
-    control.session_pause(user=cast["member"], session=asking)
+    control.run_pause(user=cast["member"], run=run)  # one agent, too
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.PAUSED
     conversation_post(user=cast["member"], session=asking, text="443", reply_to=question)
-    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.PAUSED  # answered, but the session is paused
+    assert AgentRun.objects.get(pk=run.pk).status == RunStatus.PAUSED  # answered, and left paused
+    control.session_pause(user=cast["member"], session=asking)
 
     control.session_resume(user=cast["member"], session=asking)
     run, attempt = claimed(asking)
