@@ -5,10 +5,12 @@ from the conversation it is given, so it resumes correctly from any checkpoint: 
 progress, writes its template files one by one (from `agents_app.offline_templates`), and finishes with
 a summary. Everything it says starts with "[offline]".
 
-**In the conversation it is honest about what it is.** It cannot act on free text: when a message
-arrives it says so, and notes the message — in the file the message names (rewritten, the note
-appended as a comment), or nowhere when it names none of its files ("I changed nothing"); files it
-writes afterwards carry the note too. The engine turns what it says into the "Got it — …" reply and,
+**In the conversation it is honest about what it is.** It applies what its spec can express: a
+message that asks for a field ("Messages have a priority", read like a requirement) adds it, optional,
+to the files this agent wrote (other agents' files stay theirs). Anything else it cannot act on, and
+says so: it notes the message in the file the message names (rewritten, the note appended as a
+comment), or nowhere when it names none of its files ("I changed nothing"); files it writes
+afterwards carry the note too. The engine turns what it says into the "Got it — …" reply and,
 when it finishes, the "what I changed" reply with the versions.
 
 **Asking a question (deterministic).** A requirement written `ask: QUESTION` makes every offline agent
@@ -37,6 +39,7 @@ process: they hold workers that run as threads of the test process, not separate
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -51,6 +54,7 @@ from django.conf import settings
 from agents_app.briefing import feedback_text
 from agents_app.llm.base import LLMError, LLMRequest, LLMResponse, ToolCall, Usage
 from agents_app.llm.recording import record_call
+from agents_app.offline_project.spec import spec_for
 
 MAX_WRITE_ATTEMPTS = 2
 logger = logging.getLogger(__name__)
@@ -188,6 +192,7 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
     hint = request.context.offline_hint
     history = _History(request.messages)
     feedback = history.feedback()
+    spec, added = _spec_with_requests(hint, feedback)
     files = files_provider(
         hint.get("agent", "agent"),
         intent=hint.get("intent", ""),
@@ -195,7 +200,8 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
         visual_context=hint.get("visual_context") or {},
         task_type=hint.get("task_type", "feature"),
         feedback=feedback or None,
-        **{key: hint[key] for key in ("spec", "files") if hint.get(key) is not None},
+        **({"spec": spec} if spec is not None else {}),
+        **({"files": hint["files"]} if hint.get("files") is not None else {}),
     )
     step = history.assistant_turns
     call_id = lambda i: f"toolu_offline_{step}_{i}"  # noqa: E731
@@ -218,6 +224,19 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
         said = "Thanks — I noted your answer; the offline provider cannot act on free text, so my plan is unchanged. "
     latest_feedback = history.latest_feedback()
     if latest_feedback:
+        _, added_before = _spec_with_requests(hint, [f for f in feedback if f not in latest_feedback])
+        added_now = [field for field in added if field not in added_before]
+        redo = [f for f in files if f.path in history.written and f.content != history.contents.get(f.path)]
+        if added_now and redo:
+            return (
+                f"[offline] I added the optional field(s) {', '.join(added_now)} your message asks for to my files "
+                f"({', '.join(f.path for f in redo)}); other agents' files are theirs to change, and anything else "
+                "in free text I cannot act on.",
+                [
+                    ToolCall(call_id(i), "write_file", {"path": f.path, "content": f.content, "kind": f.kind})
+                    for i, f in enumerate(redo)
+                ],
+            )
         target = _feedback_target(files, history.written, latest_feedback) if history.written else None
         if target is not None:
             return (
@@ -256,9 +275,39 @@ def _agent_step(request: LLMRequest) -> tuple[str, list[ToolCall]]:
     written = [f.path for f in files if f.path in history.written]
     summary = f"[offline] Wrote {len(written)} files: {', '.join(written) or 'none'}."
     if feedback:
-        summary += f" Noted {len(feedback)} message(s) or answer(s); the offline provider cannot act on free text."
+        summary += (
+            f" Noted {len(feedback)} message(s) or answer(s); the offline provider applies only fields they ask for."
+        )
     text = f"[offline] {said}{summary.removeprefix('[offline] ')}"
     return text, [ToolCall(call_id(0), "finish", {"summary": summary})]
+
+
+def _spec_with_requests(hint: dict, feedback: list[str]) -> tuple[dict | None, list[str]]:
+    """The session's spec plus the fields people's messages ask for ("Messages have a priority"), read the way
+    requirements are read, added as optional so the other agents' files stay valid; and those fields named."""
+    spec = hint.get("spec")
+    intent, requirements = hint.get("intent", ""), [str(r) for r in hint.get("requirements", [])]
+    if not feedback:
+        return spec, []
+    base = spec_for(intent, requirements, hint.get("task_type", "feature"))
+    asked = spec_for(intent, requirements + list(feedback), hint.get("task_type", "feature"))
+    spec = copy.deepcopy(spec if spec is not None else base)
+    if spec.get("kind") != "crud":
+        return spec, []
+    before = {e["name"]: {f["name"] for f in e["fields"]} for e in base["entities"]}
+    targets = {e["name"]: e for e in spec["entities"]}
+    added = []
+    for entity in asked["entities"]:
+        target = targets.get(entity["name"])
+        if target is None or entity["name"] not in before:
+            continue
+        known = before[entity["name"]] | {f["name"] for f in target["fields"]}
+        for field in entity["fields"]:
+            if field["name"] in known or field["references"]:
+                continue
+            target["fields"].append({**field, "required": False, "default": False if field["type"] == "bool" else None})
+            added.append(f"{entity['name']}.{field['name']} ({field['type']})")
+    return spec, added
 
 
 ASK = re.compile(r"^\s*ask(?:\s+([a-z0-9][a-z0-9-]*))?\s*:\s*(\S.*)$", re.IGNORECASE | re.DOTALL)
@@ -304,6 +353,7 @@ class _History:
             if block.get("type") == "tool_result"
         }
         self.written: set[str] = set()
+        self.contents: dict[str, str] = {}  # what it last wrote to each path
         self.failures: dict[str, int] = {}
         self.asked: set[str] = set()
         self.answers: list[str] = []
@@ -329,6 +379,7 @@ class _History:
                     self.failures[path] = self.failures.get(path, 0) + 1
                 else:
                     self.written.add(path)
+                    self.contents[path] = str(block["input"].get("content", ""))
 
     def feedback(self) -> list[str]:
         """People's messages and their answers to this agent's questions, oldest first."""

@@ -55,17 +55,20 @@ def header(agent: str, intent: str, path: str) -> str:
     return COMMENT.get(extension(path), "# {}").format(text)
 
 
+NOTED = "Messages noted (offline: a field they ask for is applied; the rest is not acted on)"
+
+
 def feedback_lines(feedback: list[str], path: str) -> str:
-    """The people's messages this file notes, as comments in the file's own syntax (empty without any). Noted,
-    not applied: the offline provider cannot act on free text, and the file says so."""
+    """The people's messages this file notes, as comments in the file's own syntax (empty without any). The
+    offline provider applies only the fields a message asks for (`agents_app.llm.offline`); the file says so."""
     if not feedback:
         return ""
     ext = extension(path)
     if ext == "md":
         items = "\n".join(f"- {prose(item)}" for item in feedback)
-        return f"\n## Feedback noted (not acted on: the offline provider cannot act on free text)\n\n{items}\n"
+        return f"\n## {NOTED}\n\n{items}\n"
     style = COMMENT.get(ext, "# {}")
-    heading = style.format("Feedback noted (not acted on: the offline provider cannot act on free text):")
+    heading = style.format(f"{NOTED}:")
     lines = [heading] + [style.format(f"- {one_line(item)}") for item in feedback]
     return "\n" + "\n".join(lines) + "\n"
 

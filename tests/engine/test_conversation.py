@@ -78,7 +78,7 @@ def test_it_acknowledges_a_message_at_delivery_and_says_what_it_changed_with_lin
     assert runtime.step(run.pk, attempt) == "finished"
     changed = ConversationMessage.objects.filter(reply_to=message, kind="reply").exclude(pk=ack.pk).get()
     v2 = ArtifactVersion.objects.get(artifact__session=solo, artifact__path="docs/requirements.md", number=2)
-    assert "Feedback noted" in v2.content and "colour" in v2.content
+    assert "Messages noted" in v2.content and "colour" in v2.content
     assert changed.links == [{"artifact": v2.artifact.public_id, "path": "docs/requirements.md", "version": 2}]
     assert changed.text == "[offline] What I changed after your message: docs/requirements.md v2."
     types = assert_gap_free(solo)
@@ -97,11 +97,33 @@ def test_a_message_that_names_none_of_its_files_changes_nothing_and_it_says_so(s
     assert [r.text for r in replies] == [
         "[offline] Got it — Your message names none of my files and I cannot act on free text, so I changed "
         "nothing for it (files I write from now on note it). Wrote 1 files: docs/requirements.md. Noted 1 "
-        "message(s) or answer(s); the offline provider cannot act on free text.",
+        "message(s) or answer(s); the offline provider applies only fields they ask for.",
         "[offline] I changed no files after your message.",
     ]
     assert replies[1].links == []
     assert ArtifactVersion.objects.filter(artifact__session=solo).count() == 1
+
+
+def test_the_offline_agent_applies_a_field_a_message_asks_for_and_says_what_it_cannot(solo, cast):
+    run, attempt = claimed(solo)
+    runtime.step(run.pk, attempt)
+    runtime.step(run.pk, attempt)
+    v1 = ArtifactVersion.objects.get(artifact__session=solo, artifact__path="docs/requirements.md")
+    assert "priority" not in v1.content
+    message = conversation_post(user=cast["member"], session=solo, text="Messages have a priority")
+
+    assert runtime.step(run.pk, attempt) == "continue"
+
+    ack = ConversationMessage.objects.get(reply_to=message, kind="reply")
+    assert ack.text == (
+        "[offline] Got it — I added the optional field(s) Message.priority (int) your message asks for to my files "
+        "(docs/requirements.md); other agents' files are theirs to change, and anything else in free text I cannot "
+        "act on."
+    )
+    v2 = ArtifactVersion.objects.get(artifact__session=solo, artifact__path="docs/requirements.md", number=2)
+    assert "optional: sent_at, priority." in v2.content and "optional: sent_at." in v1.content
+    assert runtime.step(run.pk, attempt) == "finished"
+    assert thread(solo, reply_to=message)[-1].links[0]["version"] == 2
 
 
 def test_feedback_and_requirement_changes_are_in_the_thread(solo, cast):

@@ -85,7 +85,7 @@ def test_feedback_shows_in_every_file_and_keeps_python_valid():
     feedback = ['Please rename "title" to heading\n# injected', "'''"]
     for agent in AGENTS:
         for file in offline_files(agent, intent="a notes app", requirements=[], feedback=feedback):
-            assert "Feedback noted" in file.content and "rename" in file.content, file.path
+            assert "Messages noted" in file.content and "rename" in file.content, file.path
             assert "\n# injected" not in file.content
             if file.path.endswith(".py"):
                 ast.parse(file.content)
