@@ -14,6 +14,9 @@ from sessions_app.access import role_in, sessions_visible_to
 from sessions_app.models import DevelopmentSession
 
 HIDDEN = "a child session not shared with you"
+OTHER_SESSION = "another session in your organisation"
+#: A session id, with the words that name it in conflict summaries ("session dev_…", "session(s) dev_…").
+_SESSION_ID = re.compile(r"(?:(?:running )?session(?:\(s\))? )?dev_[0-9a-z]{20}")
 #: Epic events whose data name children, and the keys that hold lists of child ids.
 _ID_LISTS = ("children", "stopped_children")
 
@@ -52,7 +55,11 @@ class ChildrenView:
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
         """The event as this viewer may read it: a new dict (live events are shared between viewers)."""
         data = event.get("data")
-        if not isinstance(data, dict) or not self.hidden:
+        if not isinstance(data, dict):
+            return event
+        if str(event.get("type", "")).startswith(("conflict.", "approval.")):
+            event, data = _without_other_sessions(event, data)
+        if not self.hidden:
             return event
         if event.get("type") == "epic.breakdown_ready":
             return {**event, "data": self.plan(data)}
@@ -69,12 +76,34 @@ class ChildrenView:
 
 
 def children_view(user: Any, epic: DevelopmentSession) -> ChildrenView | None:
-    """None when `user` sees all of the epic's children (a member of its organisation, or not an epic)."""
-    if not epic.is_epic or role_in(user, epic.organization_id) is not None:
+    """None for a member of the session's organisation (they see all of it). A guest gets a view that leaves out
+    the epic's children not shared with them and, in any session, the other sessions a conflict names."""
+    if role_in(user, epic.organization_id) is not None:
         return None
+    if not epic.is_epic:
+        return ChildrenView(hidden={})
     children = DevelopmentSession.objects.filter(parent=epic)
     visible = sessions_visible_to(user, children).values("pk")
     return ChildrenView(hidden=dict(children.exclude(pk__in=visible).values_list("public_id", "intent")))
+
+
+def _without_other_sessions(event: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A cross-session conflict names the other session (id, intent): a guest of this one learns only that there
+    is another session in the organisation (the approvals API links it for those who may see it)."""
+    redacted = {key: _redact_sessions(key, value) for key, value in data.items()}
+    if isinstance(data.get("details"), dict):
+        redacted["details"] = {key: _redact_sessions(key, value) for key, value in data["details"].items()}
+    return {**event, "data": redacted}, redacted
+
+
+def _redact_sessions(key: str, value: Any) -> Any:
+    if key == "sessions" and isinstance(value, list):
+        return [{"id": None, "intent": OTHER_SESSION} for _ in value]
+    if key == "other" and isinstance(value, str):
+        return None
+    if isinstance(value, str) and key in ("summary", "comment", "detail", "message"):
+        return _SESSION_ID.sub(OTHER_SESSION, value)
+    return value
 
 
 def _entry_id(entry: Any) -> Any:

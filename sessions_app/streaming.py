@@ -50,7 +50,7 @@ class Cursor:
     def __init__(self, session: DevelopmentSession, after: int, *, viewer_pk: int) -> None:
         self.session_pk, self.public_id, self.last_seq = session.pk, session.public_id, max(0, after)
         self.viewer_pk = viewer_pk
-        self._sees_all = not session.is_epic  # only an epic's log names sessions a guest may not see
+        self._sees_all = False  # until the first page shows the viewer is a member (guests: `epic_visibility`)
 
     async def replay(self) -> AsyncIterator[dict]:
         while True:
@@ -62,7 +62,8 @@ class Cursor:
                 return
 
     async def _for_viewer(self, events: list[dict]) -> list[dict]:
-        """A guest of an epic reads its log without the children not shared with them (`epic_visibility`)."""
+        """A guest reads the log without the sessions not shared with them: an epic's children, the other side of
+        a conflict (`epic_visibility`)."""
         if self._sees_all or not events:
             return events
         view = await _children_view(self.viewer_pk, self.session_pk)
