@@ -22,7 +22,9 @@ def _conflict(cast, acme) -> tuple[DevelopmentSession, DevelopmentSession]:  # n
     mine = DevelopmentSession.objects.create(
         organization=acme, created_by=cast["member"], intent="build a chat app", status="running"
     )
-    theirs = DevelopmentSession.objects.create(organization=acme, created_by=cast["lead"], intent=SECRET, status="running")
+    theirs = DevelopmentSession.objects.create(
+        organization=acme, created_by=cast["lead"], intent=SECRET, status="running"
+    )
     run = AgentRun.objects.create(session=mine, agent=AgentDefinition.objects.get(slug="backend", organization=None))
     other = {"session__public_id": theirs.public_id, "session__intent": theirs.intent, "session_id": theirs.pk}
     with transaction.atomic():
