@@ -24,7 +24,10 @@ class ThreadCursorPagination(DefaultCursorPagination):
 
 
 class MessageAuthorOutput(serializers.Serializer):
+    """As an event's `actor`: a person (id: username) or an agent (id: its slug, name: its display name)."""
+
     kind = serializers.ChoiceField(choices=["user", "agent", "system"])
+    id = serializers.CharField()
     name = serializers.CharField()
 
 
@@ -56,7 +59,9 @@ class ConversationMessageOutput(serializers.Serializer):
 
     @extend_schema_field(MessageAuthorOutput)
     def get_author(self, message: ConversationMessage) -> dict:
-        return {"kind": message.author_kind, "name": message.author_name}
+        if message.author_kind == "agent" and message.run_id:
+            return {"kind": "agent", "id": message.author_agent, "name": message.run.agent.name}
+        return {"kind": message.author_kind, "id": message.author_name, "name": message.author_name}
 
     @extend_schema_field(MessageAnswerOutput(allow_null=True))
     def get_answer(self, message: ConversationMessage) -> dict | None:

@@ -47,7 +47,8 @@ def test_it_shows_the_thread_to_everyone_who_sees_the_session(session, cast, api
         assert response.status_code == 200, user
         [intent] = response.json()["results"]
         assert intent["kind"] == "message" and intent["text"] == "build a chat app"
-        assert intent["author"] == {"kind": "user", "name": "member"} and intent["id"].startswith("msg_")
+        assert intent["author"] == {"kind": "user", "id": "member", "name": "member"}
+        assert intent["id"].startswith("msg_")
     assert api(cast["outsider"]).get(url(session)).status_code == 404
     assert api(None).get(url(session)).status_code == 401
 
@@ -91,7 +92,7 @@ def test_the_first_answer_resumes_the_agent_and_a_second_is_a_409_naming_who_ans
     listed = api(cast["member"]).get(url(session)).json()["results"]
     asked = next(m for m in listed if m["kind"] == "question")
     assert asked["id"] == question.public_id and asked["text"] == QUESTION and asked["answer"] is None
-    assert asked["author"] == {"kind": "agent", "name": "requirements-analyst"}
+    assert asked["author"] == {"kind": "agent", "id": "requirements-analyst", "name": "Requirements analyst"}
 
     response = api(cast["lead"]).post(url(session), {"text": "8080", "reply_to": question.public_id})
 
@@ -166,3 +167,24 @@ def test_it_pages_oldest_first_with_a_cursor_in_constant_queries(session, cast, 
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(url(session)).json()["results"]) == 31
     assert len(many) == len(few)
+
+
+def test_a_reply_to_an_agents_reply_is_feedback_for_that_agent(session, cast, api):
+    run = AgentRun.objects.get(session=session, status=RunStatus.QUEUED)
+    attempt = runtime.run_claim(run.pk, run.task_id)
+    runtime.step(run.pk, attempt)
+    runtime.step(run.pk, attempt)
+    api(cast["member"]).post(url(session), {"text": "Shorter stories, please"})
+    runtime.step(run.pk, attempt)  # delivered: "Got it — …", and (it finishes) "I changed no files …"
+    ack = ConversationMessage.objects.filter(session=session, kind="reply").order_by("id").first()
+
+    body = {"text": "Thanks, and keep them short", "reply_to": ack.public_id}
+    response = api(cast["member"]).post(url(session), body)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["reply_to"] == ack.public_id and response.json()["run"] == run.public_id
+    assert Feedback.objects.get(pk=response.json()["feedback"]).run_id == run.pk
+    listed = api(cast["guest"]).get(url(session)).json()["results"]
+    assert [m["kind"] for m in listed] == ["message", "message", "reply", "reply", "message"]
+    assert listed[2]["author"] == {"kind": "agent", "id": "requirements-analyst", "name": "Requirements analyst"}
+    assert listed[2]["run"] == run.public_id and listed[2]["text"].startswith("[offline] Got it — ")
