@@ -381,6 +381,11 @@ class ApprovalStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    #: Closed by the system, undecided: a conflict whose sessions both finished (or a held-back write whose session
+    #: ended). The comment says why.
+    EXPIRED = "expired", "Expired"
+    #: Closed by a lead without a decision ("no decision needed"); the comment says who and why.
+    DISMISSED = "dismissed", "Dismissed"
 
 
 class ApprovalRequest(models.Model):
