@@ -11,4 +11,4 @@ class AgentsAppConfig(AppConfig):
         from sessions_app.signals import session_status_changed
 
         session_status_changed.connect(on_child_status_changed, dispatch_uid="agents_app.epics.child_status")
-        session_status_changed.connect(on_session_status_changed, dispatch_uid="agents_app.conflicts.close")
+        session_status_changed.connect(on_session_status_changed, dispatch_uid="agents_app.conflicts.expire")

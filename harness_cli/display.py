@@ -86,7 +86,10 @@ LINES: dict[str, Callable[[str, str, dict], str]] = {
     "approval.requested": lambda who, agent, data: (
         f"approval {data.get('approval')} requested: {data.get('summary', '')} — approve or reject it"
     ),
-    "approval.decided": lambda who, agent, data: f"approval {data.get('approval')} {data.get('decision')} by {who}",
+    "approval.decided": lambda who, agent, data: (
+        f"approval {data.get('approval')} {data.get('decision')} by {who}"
+        + (f": {data['reason']}" if data.get("reason") else "")
+    ),
     "session.paused": lambda who, agent, data: f"session paused by {who}",
     "session.resumed": lambda who, agent, data: f"session resumed by {who}",
     "session.cancelled": lambda who, agent, data: f"session cancelled by {who}",

@@ -336,6 +336,20 @@ class ApprovalDecideInput(serializers.Serializer):
     comment = text_field(inputs.COMMENT, required=False, default="")
 
 
+class ApprovalDismissInput(serializers.Serializer):
+    approvals = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        max_length=1000,
+        help_text="Ids of this session's pending flagged conflict approvals; left out: all of them.",
+    )
+    comment = text_field(inputs.COMMENT, required=False, default="")
+
+
+class ApprovalDismissOutput(serializers.Serializer):
+    dismissed = ApprovalOutput(many=True, help_text="The approvals now `dismissed` (no decision needed).")
+
+
 class StatusListInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=SessionStatus.choices, required=False)
 

@@ -23,4 +23,9 @@ urlpatterns = [
     path("sessions/<str:session_id>/share/", views.ShareView.as_view(), name="api-session-share"),
     path("sessions/<str:session_id>/unshare/", views.UnshareView.as_view(), name="api-session-unshare"),
     path("sessions/<str:session_id>/approvals/", views.ApprovalListView.as_view(), name="api-session-approvals"),
+    path(
+        "sessions/<str:session_id>/approvals/dismiss/",
+        views.ApprovalDismissView.as_view(),
+        name="api-session-approvals-dismiss",
+    ),
 ]

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from agents_app.services.conflicts import conflict_views
+from agents_app.services.conflicts import conflict_views, conflicts_dismiss
 from agents_app.services.start import development_start
 from sessions_app.access import session_access
 from sessions_app.api import serializers as s
@@ -179,7 +179,7 @@ class UnshareView(SessionScopedView):
 
 class ApprovalListView(SessionScopedView):
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, description="pending, approved or rejected")],
+        parameters=[OpenApiParameter("status", str, description="pending, approved, rejected, expired or dismissed")],
         responses=s.ApprovalOutput(many=True),
     )
     def get(self, request: Request, session_id: str) -> Response:
@@ -187,3 +187,20 @@ class ApprovalListView(SessionScopedView):
         approvals = list(approval_list(session=session, status=request.query_params.get("status")))
         conflicts = conflict_views(approvals=approvals, viewer=request.user)
         return Response(s.ApprovalOutput(approvals, many=True, context={"conflicts": conflicts}).data)
+
+
+class ApprovalDismissView(SessionScopedView):
+    @extend_schema(
+        summary="Dismiss cross-session conflicts (lead or admin): no decision needed",
+        request=s.ApprovalDismissInput,
+        responses={200: s.ApprovalDismissOutput},
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        session = self.get_session(request, session_id)
+        data = parse(s.ApprovalDismissInput, request.data)
+        dismissed = conflicts_dismiss(
+            user=request.user, session=session, approval_ids=data.get("approvals"), comment=data["comment"]
+        )
+        approvals = list(approval_list(session=session).filter(pk__in=[a.pk for a in dismissed]))
+        views = conflict_views(approvals=approvals, viewer=request.user)
+        return Response({"dismissed": s.ApprovalOutput(approvals, many=True, context={"conflicts": views}).data})

@@ -259,6 +259,15 @@ function renderApprovals() {
   if (!pending.length) { list.append(el("li", { class: "muted" }, "none pending")); return; }
   const cards = state.approvalCards || {};
   if (pending.some(([id]) => !cards[id])) loadApprovalCards();
+  // Flagged conflicts (not held-back writes: an agent waits on those) can be closed in bulk, no decision needed.
+  const flagged = pending.filter(([id]) => cards[id]?.conflict?.mode === "flag");
+  if (can.decide && flagged.length) {
+    const comment = el("input", { "aria-label": "Why no decision is needed", placeholder: "why (optional)" });
+    const dismiss = el("button", { type: "button", "data-dismiss-conflicts": "" }, `Dismiss all conflicts (${flagged.length})`);
+    dismiss.addEventListener("click", () => act("dismiss conflicts",
+      () => api("POST", `sessions/${sessionId}/approvals/dismiss/`, { comment: comment.value }), dismiss));
+    list.append(el("li", { class: "approvals-bulk" }, comment, dismiss));
+  }
   for (const [id, approval] of pending) {
     const card = cards[id];
     const item = el("li", { "data-approval": id }, el("div", {}, el("strong", {}, approval.agent || ""), " ", card?.summary || approval.summary));
