@@ -90,3 +90,12 @@ class ChangedFileOutput(serializers.Serializer):
 class SessionChangesOutput(serializers.Serializer):
     files = ChangedFileOutput(many=True)
     authors = serializers.ListField(child=serializers.DictField(), help_text="Everyone who changed a file.")
+
+
+class ChangesFilterInput(serializers.Serializer):
+    """`?agent=` (a slug) and `?run=` (run_…): ids, never free text (a NUL or a stray character is a 400)."""
+
+    agent = serializers.SlugField(required=False, max_length=60, help_text="only the changes of this agent (slug)")
+    run = serializers.RegexField(
+        r"^run_[0-9a-z]{1,40}$", required=False, help_text="only the changes of this run (run_…)"
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,20 +26,11 @@ class SessionArtifactListView(SessionScopedView):
 class SessionChangesView(SessionScopedView):
     """Every file changed in the session with each change's author and diff, in one request."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("agent", str, description="only the changes of this agent (slug)"),
-            OpenApiParameter("run", str, description="only the changes of this run (run_…)"),
-        ],
-        responses=s.SessionChangesOutput,
-    )
+    @extend_schema(parameters=[s.ChangesFilterInput], responses=s.SessionChangesOutput)
     def get(self, request: Request, session_id: str) -> Response:
         session = self.get_session(request, session_id)
-        versions = session_changes(
-            session=session,
-            agent=request.query_params.get("agent") or None,
-            run=request.query_params.get("run") or None,
-        )
+        filters = parse(s.ChangesFilterInput, request.query_params)
+        versions = session_changes(session=session, agent=filters.get("agent"), run=filters.get("run"))
         files: dict[int, dict] = {}
         authors: dict[tuple, dict] = {}
         for version in versions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zlib
 from typing import Any
 
@@ -18,23 +19,32 @@ IDS: dict[str, Any] = json.loads(os.environ.get("HARNESS_SCHEMATHESIS_IDS", "{}"
 PATH_IDS = ("session_id", "run_id", "approval_id", "artifact_id", "document_id")
 
 
+_ID_LIKE = re.compile(r"[-a-zA-Z0-9_]+")  # the schema's pattern for slugs and public ids
+
+
 def _heads(value: Any) -> bool:
     """A stable coin flip: heads for about half of the values."""
     return zlib.crc32(repr(value).encode("utf-8", "surrogatepass")) % 2 == 0
+
+
+def _swappable(value: Any) -> bool:
+    """Only a value the schema allows is swapped for a real id: a negative case (a value that breaks the pattern)
+    must reach the API as generated, or the API is blamed for accepting the real id put in its place."""
+    return isinstance(value, str) and _ID_LIKE.fullmatch(value) is not None
 
 
 @schemathesis.hook
 def map_path_parameters(context, path_parameters: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
     if IDS and _heads(path_parameters):
         for name in PATH_IDS:
-            if name in path_parameters and name in IDS:
+            if name in path_parameters and name in IDS and _swappable(path_parameters[name]):
                 path_parameters[name] = IDS[name]
     return path_parameters
 
 
 @schemathesis.hook
 def map_query(context, query: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
-    if IDS and isinstance(query, dict) and "organization" in query and _heads(query):
+    if IDS and isinstance(query, dict) and _swappable(query.get("organization")) and _heads(query):
         query["organization"] = IDS["organization"]
     return query
 
@@ -43,7 +53,7 @@ def map_query(context, query: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
 def map_body(context, body: Any) -> Any:  # noqa: ANN001
     if IDS and isinstance(body, dict) and _heads(body):
         for name, key in (("organization", "organization"), ("session", "session_id"), ("run", "run_id")):
-            if name in body and isinstance(body[name], str):
+            if name in body and _swappable(body[name]):
                 body[name] = IDS[key]
     return body
 

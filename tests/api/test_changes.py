@@ -85,3 +85,10 @@ def test_its_queries_do_not_grow_with_the_changes(api, cast, session):
             assert client.get(url).status_code == 200
         counts.append(len(captured))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("query", ["run=run_x%00", "run=%C3%89%C2%AD%00", "agent=back%00end", "agent=a%20b", "run="])
+def test_a_filter_that_is_not_an_id_is_a_400_not_a_500(api, cast, session, query):  # noqa: ANN001
+    response = api(cast["member"]).get(f"/api/v1/sessions/{session.public_id}/changes/?{query}")
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"]
