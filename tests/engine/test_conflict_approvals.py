@@ -1,6 +1,6 @@
-"""Two sessions of acme build the same app at the same time on the real worker: every path both write is put
-to a lead, the card says what Approve and Reject do (and does it), links the other session only for someone who
-may see it, shows the diff, and nothing is left pending once both sessions have finished."""
+"""Two sessions of acme build the same app at the same time on the real worker: every path both write is its own
+approval in each session, the card says what Approve and Reject do (and does it), links the other session only for
+someone who may see it, shows the diff, and what nobody decided expires with a reason once both have finished."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.support import wait_for, wait_for_status
 
 ACTION = "cross_session_conflict"
 INTENT = "build a chat app"
+REASON = "both sessions finished before anyone decided; both versions stand in their own sessions"
 
 
 def shared_paths(a: DevelopmentSession, b: DevelopmentSession) -> set[str]:
@@ -26,25 +27,32 @@ def listed_paths(session: DevelopmentSession) -> set[str]:
             for p in d["paths"]}  # fmt: skip
 
 
-def test_it_puts_every_shared_path_to_a_lead_in_both_sessions_and_closes_what_nobody_decided(worker, start, settings):
+def nothing_pending() -> bool:
+    """Expiry runs right after the last of the two sessions commits its end: poll for it, with a deadline."""
+    return not ApprovalRequest.objects.filter(status="pending").exists()
+
+
+def test_it_puts_every_shared_path_to_a_lead_in_both_sessions_and_expires_what_nobody_decided(worker, start, settings):
     settings.HARNESS_OFFLINE_STEP_SECONDS = 0.05
     first, second = start(user="member", intent=INTENT), start(user="lead", intent=INTENT)
     first, second = (wait_for_status(s, "completed", "failed", timeout=180) for s in (first, second))
     assert first.status == second.status == "completed", "flagging does not stop either writer"
+    wait_for(nothing_pending, timeout=30, what="undecided conflicts to expire")
 
     shared = shared_paths(first, second)
     assert len(shared) >= 9, shared
     for session, other in ((first, second), (second, first)):
         approvals = list(ApprovalRequest.objects.filter(session=session, action=ACTION))
         assert listed_paths(session) == shared, f"{session.public_id} is missing {shared - listed_paths(session)}"
-        assert {a.details["other"] for a in approvals} == {other.public_id}, "one approval per pair of sessions"
-        assert len(approvals) == 1, [a.details["paths"] for a in approvals]
-        closed = approvals[0]
-        assert closed.status == "approved" and closed.decided_by is None, "nothing is left pending"
-        assert "stand as written" in closed.comment
-        event = SessionEvent.objects.get(session=session, type="approval.decided", data__approval=closed.public_id)
-        assert event.actor_kind == "system" and event.data["decision"] == "approved"
-    assert not ApprovalRequest.objects.filter(status="pending").exists()
+        assert {a.details["other"] for a in approvals} == {other.public_id}
+        assert sorted(a.details["path"] for a in approvals) == sorted(shared), "one approval per conflicting path"
+        for expired in approvals:
+            assert expired.details["paths"] == [expired.details["path"]]
+            assert expired.status == "expired" and expired.decided_by is None, "nothing is left pending"
+            assert REASON in expired.comment
+            event = SessionEvent.objects.get(session=session, type="approval.decided", data__approval=expired.public_id)
+            assert event.actor_kind == "system" and event.data["decision"] == "expired"
+            assert event.data["reason"] == REASON
 
 
 def test_the_card_says_what_approve_does_links_the_other_session_and_shows_the_diff(worker, start, cast, api, settings):
@@ -60,8 +68,9 @@ def test_the_card_says_what_approve_does_links_the_other_session_and_shows_the_d
                 if a["id"] == pending.public_id)  # fmt: skip
     conflict = card["conflict"]
     assert conflict["mode"] == "flag"
-    assert conflict["approve"].startswith("Approve: this session's versions stand")
+    assert conflict["approve"].startswith(f"Approve: this session's version of {pending.details['path']}")
     assert "keeps its own" in conflict["approve"]
+    assert [f["path"] for f in conflict["files"]] == [pending.details["path"]], "one path per card"
     assert conflict["sessions"][0]["web_url"] == f"/development/{theirs.public_id}/"
     written = [f for f in conflict["files"] if f["this_version"] and f["other_version"]]
     assert written and all(f["diff"] for f in written)
@@ -79,10 +88,12 @@ def test_the_card_says_what_approve_does_links_the_other_session_and_shows_the_d
     assert decided.status_code == 200, decided.json()
     for session in (mine, theirs):
         wait_for_status(session, "completed", "failed", timeout=180)
+    wait_for(nothing_pending, timeout=30, what="undecided conflicts to expire")
     pending.refresh_from_db()
     assert pending.status == "approved" and pending.decided_by == cast["lead"], "the lead's decision is kept"
     assert listed_paths(mine) == shared_paths(mine, theirs), "paths found after the decision got their own approval"
-    assert not ApprovalRequest.objects.filter(status="pending").exists()
+    others = ApprovalRequest.objects.filter(session=mine, action=ACTION).exclude(pk=pending.pk)
+    assert others and {a.status for a in others} == {"expired"}
 
 
 def test_under_a_blocking_policy_approve_writes_this_version_and_reject_drops_it(worker, start, cast, acme, settings):
@@ -112,4 +123,4 @@ def test_under_a_blocking_policy_approve_writes_this_version_and_reject_drops_it
             assert versions.filter(author_run=approval.run, created_at__gt=approval.decided_at).exists(), path
         else:
             assert not versions.filter(author_run=approval.run).exists(), f"{path} was written after a reject"
-    assert not ApprovalRequest.objects.filter(status="pending").exists()
+    wait_for(nothing_pending, timeout=30, what="nothing pending")

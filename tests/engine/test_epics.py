@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from django.db import transaction
+
 from agents_app import epics
 from agents_app.epic_breakdown import offline_breakdown, validate_breakdown
 from agents_app.llm import offline
@@ -178,7 +180,7 @@ def test_two_running_sessions_writing_one_path_are_flagged_for_a_decision(worker
     assert session.status == "completed", "flagging does not stop the writer"
     approval = ApprovalRequest.objects.get(session=session, action="cross_session_conflict")
     assert approval.details["paths"] == ["app/models.py"] and approval.details["sessions"][0]["id"] == other.public_id
-    assert approval.status == "approved" and approval.decided_by is None, "closed when its session finished"
+    assert approval.is_pending(), "the other session still runs: a lead can still decide"
     here = SessionEvent.objects.get(session=session, type="conflict.detected")
     there = wait_for(lambda: SessionEvent.objects.filter(session=other, type="conflict.detected").first())
     assert here.data["approval"] == there.data["approval"] == approval.public_id
@@ -188,6 +190,11 @@ def test_two_running_sessions_writing_one_path_are_flagged_for_a_decision(worker
     assert theirs.public_id == there.data["own_approval"] and theirs.details["paths"] == ["app/models.py"]
     decided = approval_decide(user=cast["lead"], approval=theirs, decision="approve", comment="keep both")
     assert decided.status == "approved"
+    with transaction.atomic():  # the other session ends too: what nobody decided expires
+        other = DevelopmentSession.objects.select_for_update().get(pk=other.pk)
+        session_transition(session=other, to="completed", actor=Actor.system(), event_type="session.completed")
+    approval.refresh_from_db()
+    assert approval.status == "expired" and "both sessions finished" in approval.comment
 
 
 def test_with_a_blocking_policy_the_later_writer_waits_for_a_lead(worker, start, cast, acme):
