@@ -20,6 +20,7 @@ from sessions_app.errors import DomainError, InvalidInput, NotFound
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
 from sessions_app.selectors import organization_list, session_detail_get, session_get, session_list
 from sessions_app.web import highlight
+from sessions_app.web.screenshot_findings import screenshot_findings
 
 
 def _domain_errors(view):  # noqa: ANN001, ANN202
@@ -125,7 +126,12 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
     return render(
         request,
         "development/session.html",
-        {"session": session, "access": access, "initial": initial},
+        {
+            "session": session,
+            "access": access,
+            "initial": initial,
+            "screenshots": screenshot_findings(session=session),
+        },
     )
 
 
