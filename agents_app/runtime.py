@@ -348,11 +348,7 @@ def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
         pending = dict(checkpoint["pending"])
         settled = toolbox.settle_pending(approval.status, approval.comment)
         transcripts.decision_record(run=run, approval=approval, pending=pending, result=settled)
-        messages = list(checkpoint.get("messages", []))
-        messages.append({"role": "user", "content": [*checkpoint.pop("pending_results", []), settled]})
-        checkpoint["messages"] = messages
-        run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
-        run.save(update_fields=["checkpoint", "step", "heartbeat_at"])
+        _resume_with(run, checkpoint, settled)
     return "continue"
 
 
@@ -366,12 +362,17 @@ def _settle_answer(run: AgentRun, attempt: int, checkpoint: dict) -> str:
             conversation.question_repark(run=run, pending=pending)
             return "parked"
         checkpoint.pop("pending")
-        messages = list(checkpoint.get("messages", []))
-        messages.append({"role": "user", "content": [*checkpoint.pop("pending_results", []), settled]})
-        checkpoint["messages"] = messages
-        run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
-        run.save(update_fields=["checkpoint", "step", "heartbeat_at"])
+        _resume_with(run, checkpoint, settled)
     return "continue"
+
+
+def _resume_with(run: AgentRun, checkpoint: dict, settled: dict) -> None:
+    """The parked tool call's result (a decision, an answer) goes back to the model with the step's other results."""
+    messages = list(checkpoint.get("messages", []))
+    messages.append({"role": "user", "content": [*checkpoint.pop("pending_results", []), settled]})
+    checkpoint["messages"] = messages
+    run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
+    run.save(update_fields=["checkpoint", "step", "heartbeat_at"])
 
 
 def _pause_at_boundary(run: AgentRun, attempt: int) -> str:

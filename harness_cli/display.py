@@ -246,17 +246,22 @@ def _spent(data: dict) -> str:
     return f" — {int(data['tokens']):,} tokens, {dollars(data.get('cost_usd'))}"
 
 
+TOKEN_KINDS = (
+    ("input_tokens", "input"),
+    ("output_tokens", "output"),
+    ("cache_read_tokens", "cache read"),
+    ("cache_write_tokens", "cache write"),
+)
+
+
+def token_kinds(usage: dict) -> str:
+    """`input 1,200, output 300, cache read 0, cache write 0`."""
+    return ", ".join(f"{label} {int(usage.get(kind) or 0):,}" for kind, label in TOKEN_KINDS)
+
+
 def usage_line(usage: dict) -> str:
     """A session's (or run's) usage as the API gives it, on one line."""
-    kinds = ", ".join(
-        f"{label} {int(usage.get(kind) or 0):,}"
-        for kind, label in (
-            ("input_tokens", "input"),
-            ("output_tokens", "output"),
-            ("cache_read_tokens", "cache read"),
-            ("cache_write_tokens", "cache write"),
-        )
-    )
+    kinds = token_kinds(usage)
     estimated = bool(usage.get("estimated"))
     line = f"{int(usage.get('tokens_used') or 0):,} tokens ({kinds}) · {dollars(usage.get('cost_usd'), estimated)}"
     return line + (" — estimated: offline provider, not billed" if estimated else "")

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 
 from harness_cli.client import EXIT_NOT_FOUND, Client, CliError
+from harness_cli.display import token_kinds
 from harness_cli.money import dollars
 
 RESULT_LINES, DIFF_LINES, TEXT_CHARS, ARGUMENT_CHARS = 8, 40, 600, 200
@@ -94,15 +95,7 @@ def briefing_lines(briefing: dict) -> list[str]:
 
 def step_heading(step: dict) -> str:
     usage = step.get("usage") or {}
-    kinds = ", ".join(
-        f"{label} {int(usage.get(kind) or 0):,}"
-        for kind, label in (
-            ("input_tokens", "input"),
-            ("output_tokens", "output"),
-            ("cache_read_tokens", "cache read"),
-            ("cache_write_tokens", "cache write"),
-        )
-    )
+    kinds = token_kinds(usage)
     parts = [f"step {step.get('number')}"]
     if step.get("kind") == "truncated":
         parts.append("cut off at max_tokens (none of its calls ran)")
