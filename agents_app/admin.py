@@ -105,9 +105,15 @@ class AgentRunAdmin(ReadOnlyAdmin, OrganizationScopedAdmin):
     list_display = (
         "public_id", "agent", "session_public_id", "status", "progress", "step", "attempt", "failure_category"
     )  # fmt: skip
-    list_filter = ("status", "failure_category", "agent")
+    list_filter = (
+        "status", "failure_category", ("agent", admin.RelatedOnlyFieldListFilter),
+        ("session__organization", admin.RelatedOnlyFieldListFilter), "created_at",
+    )  # fmt: skip
     list_select_related = ("agent", "session")
-    search_fields = ("public_id", "session__public_id")
+    search_fields = (
+        "public_id", "session__public_id", "session__intent", "agent__slug", "session__created_by__username"
+    )  # fmt: skip
+    date_hierarchy = "created_at"
     exclude = ("checkpoint",)
     session_public_id = session_column
 

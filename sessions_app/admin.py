@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from sessions_app.admin_mixins import (
+    OWN_ORGANIZATIONS,
     OrganizationScopedAdmin,
     ReadOnlyAdmin,
     ReadOnlyInline,
@@ -71,7 +72,7 @@ class OrganizationAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(ServiceAdminMixin, OrganizationScopedAdmin):
     list_display = ("user", "organization", "role", "created_at")
-    list_filter = ("role", "organization")
+    list_filter = ("role", OWN_ORGANIZATIONS)
     search_fields = ("user__username", "organization__slug")
     list_select_related = ("user", "organization")
     raw_id_fields = ("user",)
@@ -111,8 +112,8 @@ class DevelopmentSessionAdmin(OrganizationScopedAdmin):
     """Read-mostly: the engine and the people in the session change it; here it is looked at."""
 
     list_display = ("public_id", "intent_short", "organization", "created_by", "status", "current_phase", "created_at")
-    list_filter = ("status", "task_type", "organization")
-    search_fields = ("public_id", "intent")
+    list_filter = ("status", "task_type", OWN_ORGANIZATIONS, "created_at")
+    search_fields = ("public_id", "intent", "created_by__username")
     list_select_related = ("organization", "created_by")
     date_hierarchy = "created_at"
     inlines = [RequirementInline, EventInline]
@@ -150,9 +151,10 @@ class DevelopmentSessionAdmin(OrganizationScopedAdmin):
 class ApprovalRequestAdmin(ReadOnlyAdmin, OrganizationScopedAdmin):
     org_field = "session__organization"
     list_display = ("public_id", "session_public_id", "action", "status", "decided_by", "created_at")
-    list_filter = ("status", "action")
+    list_filter = ("status", "action", ("session__organization", admin.RelatedOnlyFieldListFilter), "created_at")
     list_select_related = ("session", "decided_by")
-    search_fields = ("public_id", "session__public_id", "summary")
+    search_fields = ("public_id", "session__public_id", "session__intent", "summary", "decided_by__username")
+    date_hierarchy = "created_at"
     session_public_id = session_column
 
 
@@ -161,8 +163,8 @@ class AuditEntryAdmin(ReadOnlyAdmin, OrganizationScopedAdmin):
     """Append-only: nobody adds, changes or deletes entries, not even superusers."""
 
     list_display = ("at", "actor_name", "action", "target_type", "target_repr", "organization")
-    list_filter = ("action", "organization", "target_type")
-    search_fields = ("actor_name", "target_repr", "target_id")
+    list_filter = ("action", OWN_ORGANIZATIONS, "target_type", "at")
+    search_fields = ("actor_name", "action", "target_repr", "target_id")
     list_select_related = ("organization",)
     date_hierarchy = "at"
     fields = (

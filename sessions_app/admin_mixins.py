@@ -15,6 +15,11 @@ def admin_org_ids(user) -> set[int] | None:  # noqa: ANN001
     return set(Membership.objects.filter(user=user, role=Role.ADMIN).values_list("organization_id", flat=True))
 
 
+# A filter by organisation that lists only the organisations the changelist itself shows (its queryset is
+# already scoped): an organisation's admin never sees another organisation's name in the sidebar.
+OWN_ORGANIZATIONS = ("organization", admin.RelatedOnlyFieldListFilter)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Visible to those who may see it; nobody adds, changes or deletes here."""
 
