@@ -19,6 +19,7 @@ const state = {
   startedAt: initial.started_at ? new Date(initial.started_at) : null,
   finishedAt: initial.finished_at ? new Date(initial.finished_at) : null,
   plan: initial.plan && initial.plan.agents ? initial.plan.agents : [],
+  ranking: initial.plan?.ranking || [],  // the offline ranking's scores, shown as the reasons' tooltips
   runs: {},          // slug → {id, status, progress, activity}
   files: {},         // path → {id, version, kind}
   approvals: {},     // id → {summary, status, agent}
@@ -127,7 +128,8 @@ function renderRuns() {
         agent.restricted ? el("span", { class: "badge restricted" }, "restricted") : null,
         el("span", { class: `badge status-${run.status}` }, run.status.replace("_", " ")), controls),
       el("progress", { max: "100", value: String(run.progress), "aria-label": `${agent.slug} progress` }),
-      el("div", { class: "muted activity" }, run.activity || agent.reason || "")));
+      agent.reason ? el("div", { class: "muted run-reason", ...scoreTip(agent.slug) }, agent.reason) : null,
+      el("div", { class: "muted activity" }, run.activity || "")));
   }
   if (state.plan.length) {
     drawGraph($("graph"), state.plan, (slug) => (state.runs[slug] || {}).status || "pending",
@@ -285,6 +287,14 @@ function renderApprovals() {
   }
 }
 
+// The offline ranking's scores behind an agent's reason in words, as the reason's tooltip (when it ranked).
+function scoreTip(slug) {
+  const r = state.ranking.find((row) => row.slug === slug);
+  if (!r) return {};
+  const signed = (n) => (n > 0 ? `+${n}` : String(n));
+  return { title: `score ${r.score}: text match (BM25) ${r.bm25} · ${r.phase} prior ${r.prior} · track record ${signed(r.history || 0)}` };
+}
+
 function renderRequirements() {
   const list = $("requirements");
   list.replaceChildren(...Object.values(state.requirements).filter((r) => r.status === "active").map((r) =>
@@ -358,6 +368,7 @@ function apply(event) {
       break;
     case "session.plan_ready":
       state.plan = data.agents;
+      state.ranking = data.ranking || [];
       for (const agent of data.agents) (state.runs[agent.slug] ||= { status: "pending", progress: 0, activity: "" }).id = agent.run;
       break;
     case "session.phase_changed": $("phase").textContent = data.to; break;

@@ -52,8 +52,13 @@ def a_session(cast, acme, status: str, slugs=("requirements-analyst", "architect
             session=session, agent=agent, position=position, status="completed" if done else "running",
             progress=100 if done else 40,
         )  # fmt: skip
-        agents.append({"slug": slug, "name": agent.name, "depends_on": [], "reason": "", "run": run.public_id})
-    session.plan = {"agents": agents}
+        reason = f"Its description matches “{slug.split('-')[0]}”; {agent.phase} is usually needed for a feature"
+        agents.append({"slug": slug, "name": agent.name, "depends_on": [], "reason": reason, "run": run.public_id})
+    ranking = [
+        {"slug": slug, "score": 0.9 - i / 10, "bm25": 2.5, "prior": 0.3, "history": 0.0, "phase": "x", "matched": []}
+        for i, slug in enumerate(slugs)
+    ]
+    session.plan = {"agents": agents, "ranking": ranking}
     session.save(update_fields=["plan"])
     return session
 
@@ -145,6 +150,11 @@ def test_the_session_page_at_1280_running_and_completed_with_each_screenshots_fi
     page.goto(f"{live_url}/development/{running.public_id}/")
     page.wait_for_selector("#connection.live", timeout=TIMEOUT)
     assert page.evaluate(WIDTH) <= 1280
+    reason = page.locator('#runs li[data-agent="architect"] .run-reason')
+    assert reason.inner_text().startswith("Its description matches “architect”"), "the reason is in words"
+    assert reason.get_attribute("title") == "score 0.8: text match (BM25) 2.5 · x prior 0.3 · track record 0", (
+        "the scores are its tooltip"
+    )
     shoot(page, "session-page-running-1280")
 
     page.goto(f"{live_url}/development/{completed.public_id}/")
