@@ -7,6 +7,7 @@ import { transcripts, openTranscript } from "./transcript.js";
 import { Conversation } from "./conversation.js";
 import { Sharing } from "./sharing.js";
 import { showResult } from "./action_result.js";
+import { dollars } from "./money.js";
 
 const root = document.getElementById("session");
 const sessionId = root.dataset.session;
@@ -143,15 +144,6 @@ function spendOf(usage) {
   return { tokens: usage.tokens_used, cost: Number(usage.cost_usd), estimated: usage.estimated };
 }
 
-// As the server's `dollars` filter: never "$0.000000"; an estimate that billed nothing says so.
-function dollars(value, estimated) {
-  const amount = Number(value || 0);
-  if (!Number.isFinite(amount)) return "—";
-  if (amount === 0) return estimated ? "$0 (offline estimate)" : "$0";
-  if (amount < 0.0001) return "< $0.0001";
-  if (Number(amount.toFixed(4)) < 1) return `$${amount.toFixed(4)}`;
-  return `$${amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-}
 
 const thousands = (n) => Number(n || 0).toLocaleString("en-US");
 
@@ -170,7 +162,7 @@ function renderUsage() {
   if (state.finalSpend) ({ tokens, cost } = state.finalSpend);
   $("tokens").textContent = String(tokens);
   $("cost").textContent = dollars(cost, estimated);
-  $("cost").title = estimated ? "counted offline: nothing was billed" : `$${cost.toFixed(6)} exactly`;  // never "$0.000000"
+  $("cost").title = estimated ? "counted offline: nothing was billed" : `$${Number(cost.toFixed(6))} exactly`;  // never "$0.000000"
   $("usage-estimated").hidden = !estimated;
   const usage = $("usage");
   usage.dataset.tokens = String(tokens);

@@ -2,6 +2,7 @@
 // diff), tokens, cost, time and retries, from GET …/runs/{run}/steps/; live `agent.step` events add steps.
 // `openTranscript(runPublicId)` is what the agents list and the plan graph call. The drawer stays out of
 // sight on a server without the steps endpoint (the probe answers 404).
+import { dollars } from "./money.js";
 
 const ctx = { sessionId: null, el: null, api: null, renderDiff: null };
 let openRun = null;
@@ -125,8 +126,7 @@ function renderStep(step) {
   const tokens = tokensOf(step);
   if (tokens) facts.push(`${tokens.toLocaleString("en-US")} tokens`);
   const usage = step.usage || step;
-  if (Number(usage.cost_usd) >= 0.0001) facts.push(`$${Number(usage.cost_usd).toFixed(4)}`);
-  else if (Number(usage.cost_usd) > 0) facts.push("< $0.0001");
+  if (Number(usage.cost_usd) > 0) facts.push(dollars(usage.cost_usd));
   if (usage.estimated && tokens) facts.push("offline estimate, not billed");
   if (step.duration_ms) facts.push(step.duration_ms >= 1000 ? `${(step.duration_ms / 1000).toFixed(1)} s` : `${step.duration_ms} ms`);
   if (step.retries) facts.push(`${step.retries} retr${step.retries === 1 ? "y" : "ies"}`);

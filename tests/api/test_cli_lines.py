@@ -59,7 +59,7 @@ KEY_REFUSED = "401: the API key was refused; set ANTHROPIC_API_KEY"
         ),
         (
             event("session.completed", tokens=27896, cost_usd="0.103120"),
-            "session completed — 27,896 tokens, $0.1031",
+            "session completed — 27,896 tokens, $0.10",
         ),
     ],
 )  # fmt: skip

@@ -226,8 +226,11 @@ def test_it_does_not_call_billed_analytics_an_estimate(api, client, cast, billed
 @pytest.mark.parametrize(
     ("value", "estimated", "shown"),
     [
-        ("0.012345", False, "$0.0123"),
-        ("0.000040", False, "< $0.0001"),
+        ("0.012345", False, "$0.01"),
+        ("0.4242", False, "$0.42"),
+        ("0.0042", False, "$0.004"),
+        ("0.00996", False, "$0.01"),
+        ("0.000040", False, "<$0.001"),
         ("0.000000", False, "$0"),
         ("0.000000", True, "$0 (offline estimate)"),
         ("0.99996", False, "$1.00"),
