@@ -172,3 +172,23 @@ def test_the_session_page_at_1280_running_and_completed_with_each_screenshots_fi
     page.locator("#screenshot-list").scroll_into_view_if_needed()
     shoot(page, "session-page-completed-1280")
     assert not page.errors, page.errors
+
+
+def test_a_screenshots_findings_appear_when_its_analysis_lands(page_for, live_url, cast, acme):
+    from agents_app.vision import _save_analysis
+
+    session = a_session(cast, acme, SessionStatus.RUNNING)
+    shot = with_screenshot(session, cast["member"])
+    Screenshot.objects.filter(pk=shot.pk).update(analysis={}, analysed_at=None)
+    session.requirements.all().delete()
+    page = page_for(cast["member"], **PHONE)
+    page.goto(f"{live_url}/development/{session.public_id}/")
+    page.wait_for_selector("#connection.live", timeout=TIMEOUT)
+    item = f'#screenshot-list li[data-screenshot="{shot.pk}"]'
+    assert "being analysed" in page.inner_text(item)
+
+    _save_analysis(session.pk, shot.pk, pixels.analyse_image_offline(SAMPLE.read_bytes()))
+    page.wait_for_selector(f"{item} .derived li:has-text('sidebar navigation')", timeout=TIMEOUT)
+    assert "Layout: sidebar" in page.inner_text(f"{item} .shot-found")
+    assert page.evaluate(WIDTH) <= 390
+    assert not page.errors, page.errors
