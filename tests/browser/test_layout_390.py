@@ -5,6 +5,7 @@ beside what its analysis found and the requirements derived from it."""
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,9 @@ LONG_INTENT = (
 def a_session(cast, acme, status: str, slugs=("requirements-analyst", "architect", "backend")):  # noqa: ANN001, ANN201
     session = DevelopmentSession.objects.create(
         organization=acme, created_by=cast["member"], intent=LONG_INTENT, status=status,
-        started_at=timezone.now(), finished_at=timezone.now() if status == SessionStatus.COMPLETED else None,
     )  # fmt: skip
+    session.started_at = session.created_at + timedelta(seconds=2)
+    session.finished_at = session.created_at + timedelta(seconds=95) if status == SessionStatus.COMPLETED else None
     done = status == SessionStatus.COMPLETED
     agents = []
     for position, slug in enumerate(slugs):
@@ -59,7 +61,7 @@ def a_session(cast, acme, status: str, slugs=("requirements-analyst", "architect
         for i, slug in enumerate(slugs)
     ]
     session.plan = {"agents": agents, "ranking": ranking}
-    session.save(update_fields=["plan"])
+    session.save(update_fields=["plan", "started_at", "finished_at"])
     return session
 
 
