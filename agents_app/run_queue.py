@@ -26,6 +26,13 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
     return True
 
 
+def park_waiting(run: AgentRun, *, status: str, event: str, data: dict, actor: Actor) -> None:
+    """A locked run waits for a person (an approval, an answer): its worker is freed, nothing requeues it."""
+    run.status = status
+    run.save(update_fields=["status"])
+    event_record(session=run.session, type=event, actor=actor, run=run, data={"agent": run.agent.slug, **data})
+
+
 def park_paused(run: AgentRun, *, reason: str = "") -> None:
     """A locked run that was asked to pause stops here (at a step boundary, or after its worker was lost)."""
     run.status, run.control_request = RunStatus.PAUSED, ""

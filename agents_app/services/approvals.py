@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents_app.models import AgentRun, RunStatus
-from agents_app.run_queue import queue_run
+from agents_app.run_queue import park_waiting, queue_run
 from sessions_app import inputs
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict
@@ -44,15 +44,10 @@ def approval_request(
 ) -> ApprovalRequest:
     """Park the run (call inside the worker's fenced step transaction); it frees its worker."""
     approval = approval_open(run=run, action=action, summary=summary, details=details, actor=actor, blocking=True)
-    run.status = RunStatus.AWAITING_APPROVAL
-    run.save(update_fields=["status"])
-    event_record(
-        session=run.session,
-        type="agent.awaiting_approval",
-        actor=actor,
-        run=run,
-        data={"agent": run.agent.slug, "approval": approval.public_id},
-    )
+    park_waiting(
+        run, status=RunStatus.AWAITING_APPROVAL, event="agent.awaiting_approval",
+        data={"approval": approval.public_id}, actor=actor,
+    )  # fmt: skip
     return approval
 
 

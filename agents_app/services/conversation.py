@@ -15,7 +15,7 @@ from django.db import transaction
 
 from agents_app.briefing import quoted
 from agents_app.models import AgentRun, RunStatus
-from agents_app.run_queue import queue_run
+from agents_app.run_queue import park_waiting, queue_run
 from artifacts_app.models import ArtifactVersion
 from sessions_app import inputs
 from sessions_app.access import require_session_access
@@ -55,15 +55,10 @@ def conversation_post(
 def question_ask(*, run: AgentRun, question: str, actor: Actor) -> ConversationMessage:
     """Park the run on a question (call inside the worker's fenced step transaction); it frees its worker."""
     message = message_record(session=run.session, kind=MessageKind.QUESTION, text=question, actor=actor, run=run)
-    run.status = RunStatus.AWAITING_ANSWER
-    run.save(update_fields=["status"])
-    event_record(
-        session=run.session,
-        type="agent.awaiting_answer",
-        actor=actor,
-        run=run,
-        data={"agent": run.agent.slug, "question": message.public_id, "text": message.text[:500]},
-    )
+    park_waiting(
+        run, status=RunStatus.AWAITING_ANSWER, event="agent.awaiting_answer",
+        data={"question": message.public_id, "text": message.text[:500]}, actor=actor,
+    )  # fmt: skip
     return message
 
 
@@ -202,4 +197,3 @@ def _label(said: str) -> tuple[str, str]:
     if said.startswith(OFFLINE_LABEL):
         return f"{OFFLINE_LABEL} ", said[len(OFFLINE_LABEL) :].strip()
     return "", said
-
