@@ -1,8 +1,9 @@
 """Context an organisation's knowledge base and history lend to planning and agents (reads only).
 
 Search is PostgreSQL full text (a weighted `tsvector` column with a GIN index, `SearchRank`,
-`SearchHeadline` for snippets); on SQLite, the embedded default, it is BM25 over the organisation's
-documents in Python. Knowledge is untrusted text: it is only ever quoted to a model as reference.
+`SearchHeadline` for snippets); on SQLite, the embedded default, it is the FTS5 index of migration
+0012 ranked by `bm25()`, so a search reads at most `limit` documents, never the whole organisation.
+Knowledge is untrusted text: it is only ever quoted to a model as reference.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from agents_app.models import AgentDefinition, KnowledgeDocument
-from agents_app.ranking import BM25, tokens
+from agents_app.ranking import STOPWORDS
 from sessions_app.errors import NotFound
 from sessions_app.models import DevelopmentSession, Organization, RequirementStatus, SessionStatus
 
@@ -26,6 +27,17 @@ SNIPPET_CHARS = 320
 HISTORY_DAYS = 180
 HISTORY_MIN_SESSIONS = 2
 _TERM = re.compile(r"[a-z0-9]{2,}")
+#: Migration 0012's FTS5 table (columns title, tags, body, organization_id). bm25() weights: title and
+#: tags count twice the body (PostgreSQL's weights A and B); the organisation column only filters.
+_FTS_SQL = """
+    SELECT agents_app_knowledge_fts.rowid, bm25(agents_app_knowledge_fts, 2.0, 2.0, 1.0, 0.0) AS score,
+           snippet(agents_app_knowledge_fts, 2, '**', '**', ' … ', 40)
+    FROM agents_app_knowledge_fts
+    JOIN agents_app_knowledgedocument AS document ON document.id = agents_app_knowledge_fts.rowid
+    WHERE agents_app_knowledge_fts MATCH %s AND document.organization_id = %s
+    ORDER BY score, document.updated_at DESC, document.id DESC
+    LIMIT %s
+"""
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ def knowledge_search(
         return [KnowledgeHit(d, 0.0, _plain_snippet(d.body, [])) for d in documents[:limit]]
     if connection.vendor == "postgresql":
         return _search_postgres(documents, query, terms, limit=limit, match_any=match_any)
-    return _search_bm25(documents, query, terms, limit=limit, match_any=match_any)
+    return _search_fts5(documents, organization, terms, limit=limit, match_any=match_any)
 
 
 def _search_postgres(
@@ -106,22 +118,40 @@ def _search_postgres(
     return [KnowledgeHit(row, float(row.rank), row.snippet) for row in rows]
 
 
-def _search_bm25(
-    documents: QuerySet[KnowledgeDocument], query: str, terms: list[str], *, limit: int, match_any: bool
+def fts_quote(term: str) -> str:
+    """One FTS5 string: whatever a person typed is a word to look for, never query syntax."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def fts_query(organization_id: int, terms: list[str], *, match_any: bool) -> str | None:
+    """The MATCH expression: the organisation's postings AND the words (all of them, or any); None when
+    no word is left to look for (stopwords only)."""
+    words = [fts_quote(t) for t in dict.fromkeys(terms) if t not in STOPWORDS]
+    if not words:
+        return None
+    joined = (" OR " if match_any else " AND ").join(words)
+    return f"organization_id : {fts_quote(str(organization_id))} AND ({joined})"
+
+
+def _search_fts5(
+    documents: QuerySet[KnowledgeDocument], organization: Organization, terms: list[str], *, limit: int, match_any: bool
 ) -> list[KnowledgeHit]:
-    by_id = {d.public_id: d for d in documents}
-    corpus = {key: f"{d.title} {d.title} {' '.join(d.tags)} {d.body}" for key, d in by_id.items()}
-    if not corpus:
+    """SQLite: FTS5 finds and ranks (bm25: lower is better), then the `limit` best documents are loaded."""
+    expression = fts_query(organization.pk, terms, match_any=match_any)
+    if expression is None or limit <= 0:
         return []
-    wanted = set(tokens(" ".join(terms)))
+    with connection.cursor() as cursor:
+        cursor.execute(_FTS_SQL, [expression, organization.pk, limit])
+        ranked = cursor.fetchall()
+    by_id = documents.in_bulk([row[0] for row in ranked])
     hits = []
-    for key, score in BM25(corpus).rank(" ".join(terms)):
-        if score <= 0:
+    for pk, score, snippet in ranked:
+        document = by_id.get(pk)
+        if document is None:  # deleted between the two reads
             continue
-        if not match_any and not wanted <= set(tokens(corpus[key])):
-            continue
-        hits.append(KnowledgeHit(by_id[key], round(score, 4), _plain_snippet(by_id[key].body, terms)))
-    return hits[:limit]
+        text = " ".join(snippet.split()) if snippet and "**" in snippet else _plain_snippet(document.body, terms)
+        hits.append(KnowledgeHit(document, -score, text))
+    return hits
 
 
 def _plain_snippet(body: str, terms: list[str]) -> str:

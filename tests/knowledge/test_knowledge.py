@@ -8,7 +8,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from agents_app.knowledge import _search_bm25, knowledge_documents
 from agents_app.models import AgentPolicy, KnowledgeDocument
 from agents_app.selectors import policy_for
 from agents_app.services.knowledge import knowledge_create
@@ -58,15 +57,6 @@ def test_search_uses_the_gin_index(cast, library):
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("SET enable_seqscan = on")
     assert "knowledge_search_gin" in plan
-
-
-def test_the_sqlite_fallback_ranks_with_bm25(cast, library, acme):
-    documents = knowledge_documents(acme)
-
-    hits = _search_bm25(documents, "chat postgresql", ["chat", "postgresql"], limit=10, match_any=False)
-    assert [h.document.public_id for h in hits] == [library["postgres"].public_id]
-    anywhere = _search_bm25(documents, "redis style", ["redis", "style"], limit=10, match_any=True)
-    assert {h.document.public_id for h in anywhere} == {library["channels"].public_id, library["style"].public_id}
 
 
 def test_upload_markdown_takes_its_title_from_the_heading(api, cast):
