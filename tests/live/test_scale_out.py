@@ -85,10 +85,10 @@ def test_two_webs_and_two_workers_share_one_session_and_survive_losing_a_web(cas
 
 async def _watch_and_kill_a(cluster: Cluster, session_id: str, key: str) -> tuple[list[Watch], list[Watch], dict]:
     a, b = cluster.web_urls
-    first_agent_done = asyncio.Event()
+    first_agent_done = asyncio.Event()  # …at every watcher on A: all of them are mid-stream when A dies
 
     def on_event(watch: Watch, message: dict) -> None:
-        if message["type"] == "agent.completed":
+        if all(any(kind == "agent.completed" for _, kind, _ in w.events) for w in on_a):
             first_agent_done.set()
 
     on_a = [Watch() for _ in range(WATCHERS_PER_WEB)]
