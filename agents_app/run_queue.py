@@ -19,10 +19,12 @@ def queue_run(run: AgentRun, *, actor: Actor, event_type: str = "agent.queued", 
     if not updated:
         return False
     run.status, run.task_id = RunStatus.QUEUED, task_id
+    # Registered before the event, so on commit the task is sent first and the event's live publish
+    # (a channel-layer round trip) does not delay the worker.
+    dispatch.run_agent_on_commit(run.pk, task_id)
     event_record(
         session=run.session, type=event_type, actor=actor, run=run, data={"agent": run.agent.slug, **(data or {})}
     )
-    dispatch.run_agent_on_commit(run.pk, task_id)
     return True
 
 

@@ -276,14 +276,15 @@ def failure_patterns(period: Period) -> list[dict[str, Any]]:
             ),
         )
     )
-    resolved = Q(completed_seq__isnull=False)
+    # Each annotation is inlined wherever it is used, so every filter names as few as it can: feedback
+    # or a rejection "between" the failure and a NULL completion cannot exist, so either implies resolved.
     rows = (
         failed.values(category=KT("data__category"), agent=KT("data__agent"), signature=KT("data__signature"))
         .annotate(
             count=Count("id"),
-            resolved=Count("id", filter=resolved),
-            by_feedback=Count("id", filter=resolved & Q(feedback_between=True)),
-            by_rejection=Count("id", filter=resolved & Q(feedback_between=False, rejection_between=True)),
+            resolved=Count("id", filter=Q(completed_seq__isnull=False)),
+            by_feedback=Count("id", filter=Q(feedback_between=True)),
+            by_rejection=Count("id", filter=Q(feedback_between=False, rejection_between=True)),
         )
         .order_by("-count", "category", "agent")[:TOP]
     )
