@@ -29,9 +29,9 @@ def active_requirements(run: AgentRun) -> list[str]:
     )
 
 
-def first_message(run: AgentRun, *, knowledge: list[dict] | None = None) -> dict:
+def first_message(run: AgentRun, *, knowledge: list[dict] | None = None, requirements: list[str] | None = None) -> dict:
     session = run.session
-    requirements = active_requirements(run)
+    requirements = active_requirements(run) if requirements is None else requirements
     lines = [
         f"Session intent (quoted user text): {quoted(session.intent)}",
         f"Task type: {session.task_type}. You are the {run.agent.name} ({run.agent.slug}).",
@@ -110,12 +110,12 @@ def feedback_text(block_text: str) -> str | None:
     return value if isinstance(value, str) else raw
 
 
-def offline_hint(run: AgentRun) -> dict:
+def offline_hint(run: AgentRun, *, requirements: list[str] | None = None) -> dict:
     session = run.session
     return {
         "agent": run.agent.slug,
         "intent": session.intent,
-        "requirements": active_requirements(run),
+        "requirements": active_requirements(run) if requirements is None else requirements,
         "visual_context": session.visual_context or {},
         "task_type": session.task_type,
         "spec": (session.plan or {}).get("spec"),

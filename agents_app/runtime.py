@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -33,7 +36,7 @@ from agents_app.heartbeat import beating
 from agents_app.knowledge import knowledge_snippets
 from agents_app.llm import get_provider
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
-from agents_app.models import AgentRun, FailureCategory, RunStatus, StepKind
+from agents_app.models import AgentPolicy, AgentRun, FailureCategory, RunStatus, StepKind
 from agents_app.run_queue import park_paused
 from agents_app.selectors import policy_for
 from agents_app.services import conversation
@@ -42,8 +45,8 @@ from agents_app.signatures import error_signature
 from agents_app.toolbox import Toolbox
 from agents_app.tools import tools_for
 from agents_app.verification_phase import checked_files
-from sessions_app.events import Actor, event_record, session_lock_row
-from sessions_app.models import ApprovalRequest, Feedback, FeedbackStatus
+from sessions_app.events import Actor, event_batch, event_record, session_lock_row
+from sessions_app.models import ApprovalRequest, Feedback, FeedbackStatus, Requirement
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +103,13 @@ def execute(run_id: int, task_id: str) -> str:
     deadline = time.monotonic() + settings.HARNESS_AGENT_SLICE_SECONDS
     steps_left = settings.HARNESS_AGENT_SLICE_STEPS
     touch = AgentRun.objects.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
+    carried = Carried()
     with beating(lambda: touch.update(heartbeat_at=timezone.now()), name=f"run-{run_id}"):
         while state == "continue":
             if steps_left <= 0 or time.monotonic() >= deadline:
                 state = _continue_later(run_id, attempt)
                 break
-            state = _guarded_step(run_id, attempt)
+            state = _guarded_step(run_id, attempt, carried)
             steps_left -= 1
     if state in ("finished", "failed"):
         scheduler.advance(AgentRun.objects.values_list("session_id", flat=True).get(pk=run_id))
@@ -113,10 +117,10 @@ def execute(run_id: int, task_id: str) -> str:
     return state
 
 
-def _guarded_step(run_id: int, attempt: int) -> str:
+def _guarded_step(run_id: int, attempt: int, carried: Carried | None = None) -> str:
     """A step whose every way of ending is recorded: fenced, a retry, or a failure with a category."""
     try:
-        return step(run_id, attempt)
+        return step(run_id, attempt, carried)
     except Fenced:
         return "fenced"
     except LLMError as exc:
@@ -132,10 +136,42 @@ def _guarded_step(run_id: int, attempt: int) -> str:
         return _retry_later(run, attempt, fault)
 
 
-def step(run_id: int, attempt: int) -> str:
+@dataclass
+class Carried:
+    """What one task's steps share. Loaded at its first step; each committed step hands on the run as its fenced
+    read found it (with what changed for it: feedback, requirements), so the steps in between read nothing."""
+
+    run: AgentRun | None = None
+    policy: AgentPolicy | None = None
+    requirements: list[str] | None = None
+    requirements_mark: Any = None
+
+
+def _with_marks(runs: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
+    """The run with its agent, session and organisation, and two marks that say when to read more: how much
+    feedback is meant for it, and when the session's requirements last changed."""
+    feedback = (
+        Feedback.objects.filter(session_id=OuterRef("session_id"))
+        .filter(Q(run__isnull=True) | Q(run_id=OuterRef("pk")))
+        .order_by()
+        .values("session_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    requirements = (
+        Requirement.objects.filter(session_id=OuterRef("session_id")).order_by("-updated_at").values("updated_at")[:1]
+    )
+    return runs.select_related("agent", "session__organization").annotate(
+        feedback_count=Coalesce(Subquery(feedback), 0), requirements_mark=Subquery(requirements)
+    )
+
+
+def step(run_id: int, attempt: int, carried: Carried | None = None) -> str:
     """One step. Returns "continue", "finished", "parked", "paused", "failed" or "fenced".
     Raises LLMError when the model call fails (the caller retries or fails the run)."""
-    run = AgentRun.objects.select_related("agent", "session__organization").get(pk=run_id)
+    carried = carried if carried is not None else Carried()
+    run = carried.run or _with_marks(AgentRun.objects.filter(pk=run_id)).get()
+    carried.run = None  # only a committed step hands the run on
     if run.status != RunStatus.RUNNING or run.attempt != attempt:
         return "fenced"
     if run.control_request == "pause":
@@ -144,7 +180,11 @@ def step(run_id: int, attempt: int) -> str:
     if checkpoint.get("pending"):
         return _settle_decision(run, attempt, checkpoint)
 
-    policy = policy_for(run.session.organization)
+    if carried.policy is None:
+        carried.policy = policy_for(run.session.organization)
+    policy = carried.policy
+    if carried.requirements is None or carried.requirements_mark != run.requirements_mark:
+        carried.requirements, carried.requirements_mark = briefing.active_requirements(run), run.requirements_mark
     if run.session.tokens_used >= policy.token_budget_per_session:
         return fail(
             run,
@@ -156,7 +196,7 @@ def step(run_id: int, attempt: int) -> str:
     if run.step >= settings.HARNESS_AGENT_MAX_STEPS:
         return fail(run, attempt, FailureCategory.VALIDATION, f"did not finish within {run.step} steps")
 
-    messages = list(checkpoint.get("messages") or [_briefing_with_knowledge(run)])
+    messages = list(checkpoint.get("messages") or [_briefing_with_knowledge(run, carried.requirements)])
     feedback = _undelivered_feedback(run, checkpoint)
     if feedback:
         messages = _append_user(messages, [briefing.feedback_block(f) for f in feedback])
@@ -167,7 +207,10 @@ def step(run_id: int, attempt: int) -> str:
         messages=messages,
         tools=tools_for(run.agent.tools),
         context=CallContext(
-            purpose="agent_step", session_id=run.session_id, run_id=run.pk, offline_hint=briefing.offline_hint(run)
+            purpose="agent_step",
+            session_id=run.session_id,
+            run_id=run.pk,
+            offline_hint=briefing.offline_hint(run, requirements=carried.requirements),
         ),
         max_tokens=settings.HARNESS_AGENT_MAX_TOKENS,
         cache=True,
@@ -178,7 +221,7 @@ def step(run_id: int, attempt: int) -> str:
     finally:
         publisher.flush()
     checked = _run_requested_checks(run, response)
-    return _commit_step(run.pk, run.session_id, attempt, checkpoint, messages, response, feedback, checked)
+    return _commit_step(carried, run, attempt, checkpoint, messages, response, feedback, checked)
 
 
 def _run_requested_checks(run: AgentRun, response: LLMResponse) -> dict[str, dict]:
@@ -193,7 +236,7 @@ def _run_requested_checks(run: AgentRun, response: LLMResponse) -> dict[str, dic
     return {call.id: report for call in calls}
 
 
-def _briefing_with_knowledge(run: AgentRun) -> dict:
+def _briefing_with_knowledge(run: AgentRun, requirements: list[str] | None = None) -> dict:
     """The first message, with the organisation knowledge most relevant to this agent (recorded as consulted)."""
     knowledge = knowledge_snippets(run.session, agent=run.agent, limit=3)
     if knowledge:
@@ -201,7 +244,7 @@ def _briefing_with_knowledge(run: AgentRun) -> dict:
             knowledge_consulted(
                 session=run.session, decision=f"briefing of {run.agent.slug}", documents=knowledge, run=run
             )
-    return briefing.first_message(run, knowledge=knowledge)
+    return briefing.first_message(run, knowledge=knowledge, requirements=requirements)
 
 
 def _append_user(messages: list[dict], blocks: list[dict]) -> list[dict]:
@@ -215,20 +258,34 @@ def _append_user(messages: list[dict], blocks: list[dict]) -> list[dict]:
 
 def _lock_fenced(run_id: int, session_id: int, attempt: int) -> AgentRun:
     session_lock_row(session_id)
-    run = (
-        AgentRun.objects.select_for_update(of=("self",), no_key=True)
-        .select_related("agent", "session__organization")
-        .filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)
-        .first()
-    )
+    return _run_fenced(run_id, attempt)
+
+
+def _run_fenced(run_id: int, attempt: int, *, lock_session: bool = False) -> AgentRun:
+    """The run, locked, if it is still RUNNING under `attempt`. `lock_session`: lock its session row in the same
+    statement, session first (`OF session, run`: PostgreSQL locks in that order), as every writer does."""
+    locks = ("session", "self") if lock_session else ("self",)
+    runs = AgentRun.objects.select_for_update(of=locks, no_key=True)
+    run = _with_marks(runs.filter(pk=run_id, attempt=attempt, status=RunStatus.RUNNING)).first()
     if run is None:
         raise Fenced(run_id)
     return run
 
 
+@contextmanager
+def _step_transaction(carried: Carried, run: AgentRun, attempt: int) -> Iterator[AgentRun]:
+    """The step's one transaction: the session row and the run locked by one read, fenced to this worker's attempt;
+    the step's events written together at the end. Committed, the run as read here is handed on to the next step."""
+    with transaction.atomic():
+        fresh = _run_fenced(run.pk, attempt, lock_session=True)
+        with event_batch(fresh.session, locked_seq=fresh.session.last_event_seq):
+            yield fresh
+    carried.run = fresh
+
+
 def _commit_step(
-    run_id: int,
-    session_id: int,
+    carried: Carried,
+    run: AgentRun,
     attempt: int,
     checkpoint: dict,
     messages: list[dict],
@@ -237,10 +294,9 @@ def _commit_step(
     checked: dict[str, dict] | None = None,
 ) -> str:
     if response.stop_reason == "max_tokens":
-        return _commit_cut_off_step(run_id, session_id, attempt, checkpoint, messages, response, feedback)
-    with transaction.atomic():
-        run = _lock_fenced(run_id, session_id, attempt)
-        policy = policy_for(run.session.organization)
+        return _commit_cut_off_step(carried, run, attempt, checkpoint, messages, response, feedback)
+    with _step_transaction(carried, run, attempt) as run:
+        policy = carried.policy or policy_for(run.session.organization)
         toolbox = Toolbox(run, checkpoint, policy, step=run.step + 1, checked=checked)
         outcome = toolbox.run_calls(response.tool_calls)
         messages.append({"role": "assistant", "content": response.content})
@@ -273,8 +329,8 @@ def _commit_step(
 
 
 def _commit_cut_off_step(
-    run_id: int,
-    session_id: int,
+    carried: Carried,
+    run: AgentRun,
     attempt: int,
     checkpoint: dict,
     messages: list[dict],
@@ -284,8 +340,7 @@ def _commit_cut_off_step(
     """An answer cut off at max_tokens: none of its tool calls run; the model is told and goes on."""
     cuts = int(checkpoint.get("cuts_in_a_row", 0)) + 1
     limit = settings.HARNESS_AGENT_MAX_TOKENS
-    with transaction.atomic():
-        run = _lock_fenced(run_id, session_id, attempt)
+    with _step_transaction(carried, run, attempt) as run:
         if cuts >= MAX_CUTS_IN_A_ROW:
             return fail(
                 run,
@@ -472,6 +527,8 @@ def fail(run: AgentRun, attempt: int, category: str, error: str) -> str:
 def _undelivered_feedback(run: AgentRun, checkpoint: dict) -> list[Feedback]:
     """Feedback for this run, or for the whole session, that this run has not seen yet."""
     seen = set(checkpoint.get("feedback_seen", []))
+    if getattr(run, "feedback_count", None) is not None and run.feedback_count <= len(seen):
+        return []  # nothing new for this run (counted by the read that found the run)
     candidates = Feedback.objects.filter(session_id=run.session_id).select_related("author").order_by("id")
     return [f for f in candidates if f.pk not in seen and f.run_id in (None, run.pk)]
 

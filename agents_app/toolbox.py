@@ -14,8 +14,8 @@ from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
 from agents_app.services.conversation import question_ask
 from agents_app.tools import ALWAYS, TOOL_SPECS
-from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_contents
-from artifacts_app.services import artifact_path_check, artifact_write, normalise_path
+from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_content, latest_numbers
+from artifacts_app.services import WriteTarget, artifact_write, normalise_path, write_target
 from sessions_app.errors import DomainError
 from sessions_app.events import Actor, event_record
 from sessions_app.models import ApprovalRequest
@@ -46,6 +46,7 @@ class Toolbox:
         self.checked = checked or {}  # run_checks reports, by tool call id (run before the step's transaction)
         self.actor = Actor.for_agent(run.agent.slug, run.agent.name)
         self.allowed = set(run.agent.tools) | ALWAYS
+        self._conflict_lock_held = False
 
     def run_calls(self, calls: list[ToolCall]) -> StepOutcome:
         outcome = StepOutcome()
@@ -90,17 +91,17 @@ class Toolbox:
 
     def _tool_list_files(self, call: ToolCall, outcome: StepOutcome) -> dict:
         """The session's files, then (for an epic's child) what its completed siblings wrote."""
-        files = latest_contents(session=self.run.session)
-        lines = [f"{path} (v{number})" for path, (number, _) in sorted(files.items())]
+        files = latest_numbers(session=self.run.session)
+        lines = [f"{path} (v{number})" for path, number in sorted(files.items())]
         inherited = {p: v for p, v in inherited_contents(session=self.run.session).items() if p not in files}
         lines += [f"{path} (v{number}, from {source})" for path, (number, _, source) in sorted(inherited.items())]
         return _result(call.id, "\n".join(lines) or "(empty)")
 
     def _tool_read_file(self, call: ToolCall, outcome: StepOutcome) -> dict:
         path = normalise_path(str(call.input["path"]))
-        files = latest_contents(session=self.run.session)
-        if path in files:
-            number, content = files[path]
+        latest = latest_content(session=self.run.session, path=path)
+        if latest is not None:
+            number, content = latest
             self.checkpoint.setdefault("seen", {})[path] = number
             return _result(call.id, content)
         inherited = inherited_contents(session=self.run.session).get(path)
@@ -111,7 +112,7 @@ class Toolbox:
 
     def _tool_write_file(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
         path, content = normalise_path(str(call.input["path"])), str(call.input["content"])
-        artifact_path_check(session=self.run.session, path=path, actor=self.actor)  # refused before any approval
+        target = write_target(session=self.run.session, path=path, actor=self.actor)  # refused before any approval
         if needs_approval(self.run, self.policy) and not self._approved(call):
             self._park(
                 call,
@@ -121,20 +122,29 @@ class Toolbox:
                 details={"path": path, "content": content},
             )
             return None
-        if not self._approved(call) and not conflicts.already_flagged(self.run.session, path):
-            others = concurrent_writers(session=self.run.session, path=path)
-            if others and self.policy.cross_session_conflicts == ConflictHandling.BLOCK:
+        others = [] if self._approved(call) else self._other_writers(path)
+        if others and not conflicts.already_flagged(self.run.session, path):
+            if self.policy.cross_session_conflicts == ConflictHandling.BLOCK:
                 summary, details = conflicts.conflict_details(self.run.session, path, others)
                 approval = self._park(
                     call, outcome, action=conflicts.ACTION, summary=summary, details={**details, "content": content}
                 )
                 conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=approval)
                 return None
-            if others:
-                conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=None)
-        return self._write(call.id, path, content, call.input.get("kind"))
+            conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=None)
+        return self._write(call.id, path, content, call.input.get("kind"), target)
 
-    def _write(self, call_id: str, path: str, content: str, kind: str | None) -> dict:
+    def _other_writers(self, path: str) -> list[dict]:
+        """Other running sessions of the organisation that wrote `path`, seen under the organisation's conflict lock
+        (taken once per step, held to commit) so two sessions writing one path at once cannot both miss it."""
+        if not self._conflict_lock_held:
+            conflicts.lock_organization(self.run.session.organization_id)
+            self._conflict_lock_held = True
+        return concurrent_writers(session=self.run.session, path=path)
+
+    def _write(
+        self, call_id: str, path: str, content: str, kind: str | None, target: WriteTarget | None = None
+    ) -> dict:
         seen = self.checkpoint.setdefault("seen", {})
         result = artifact_write(
             session=self.run.session,
@@ -145,14 +155,15 @@ class Toolbox:
             kind=kind,
             author_run=self.run,
             author_step=self.step,
+            target=target,
         )
         seen[result.artifact.path] = result.latest_number
         if result.outcome == "conflict":
-            current = latest_contents(session=self.run.session).get(result.artifact.path, (0, ""))[1]
+            current = latest_content(session=self.run.session, path=result.artifact.path) or (0, "")
             return _result(
                 call_id,
                 f"error: conflict — {result.artifact.path} was changed by someone else (now v{result.latest_number}) "
-                f"since you last saw it. Its current content follows; merge your change and write again.\n{current}",
+                f"since you last saw it. Its current content follows; merge your change and write again.\n{current[1]}",
                 True,
             )
         return _result(call_id, f"ok: {result.artifact.path} is now v{result.latest_number} ({result.outcome})")

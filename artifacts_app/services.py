@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, FilteredRelation, Q
+from django.utils import timezone
 
 from agents_app.models import ArtifactKind
 from artifacts_app.models import RESERVED_TOP, Artifact, ArtifactVersion, artifact_path_problem, is_reserved_path
 from sessions_app import inputs
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.events import Actor, event_record, session_lock_row
+from sessions_app.events import Actor, batch_open, event_record, session_lock_row
 from sessions_app.models import DevelopmentSession, SessionStatus
 
 MAX_CONTENT_BYTES = inputs.ARTIFACT_CONTENT.max_bytes
@@ -50,23 +51,46 @@ def normalise_path(path: str) -> str:
     return clean
 
 
-def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor) -> None:
+@dataclass(frozen=True)
+class WriteTarget:
+    """What a write of `path` meets, read in one query: the file as it is (if it exists), with its latest version."""
+
+    path: str
+    artifact_id: int | None = None
+    artifact_public_id: str = ""
+    kind: str = ""
+    language: str = ""
+    latest_number: int = 0
+    latest_version_id: int | None = None
+    latest_content: str = ""
+    latest_author_run_id: int | None = None
+    latest_author_user_id: int | None = None
+
+
+def write_target(*, session: DevelopmentSession, path: str, actor: Actor) -> WriteTarget:
     """The path may be written by this actor and fits the session's tree: no file where a folder is (or the
     reverse), no second spelling of a path on case-insensitive filesystems. Inherited files of an epic's
-    siblings count, since the child's workspace holds them too."""
+    siblings count, since the child's workspace holds them too. Raises InvalidInput (errors["path"]) when not.
+
+    One query finds both the clashes and the file itself with its latest version (a second for an epic's child)."""
     if is_reserved_path(path) and actor.kind != "system":
         raise InvalidInput(
             f"Path {path!r} is refused: {RESERVED_TOP}/ holds the platform's reports. Write somewhere else.",
             errors={"path": [f"{RESERVED_TOP}/ is reserved for the platform."]},
         )
-    folders = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
-    query = Q(path__iexact=path) | Q(path__istartswith=f"{path}/")
-    for folder in folders:
-        query |= Q(path__iexact=folder)
-    own = Artifact.objects.filter(query, session=session).exclude(path=path).values_list("path", flat=True)
-    inherited = []
+    query = _clash_query(path)
+    latest = FilteredRelation("versions", condition=Q(versions__number=F("latest_version_number")))
+    rows = list(
+        Artifact.objects.filter(query | Q(path=path), session=session)
+        .annotate(latest=latest)
+        .values_list(
+            "path", "pk", "public_id", "kind", "language", "latest_version_number", "latest__pk", "latest__content",
+            "latest__author_run_id", "latest__author_user_id",
+        )  # fmt: skip
+    )
+    clashes = [row[0] for row in rows if row[0] != path]
     if session.parent_id is not None:
-        inherited = (
+        clashes += (
             Artifact.objects.filter(
                 query, session__parent_id=session.parent_id, session__status=SessionStatus.COMPLETED
             )
@@ -74,10 +98,40 @@ def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor)
             .exclude(path=path)
             .values_list("path", flat=True)
         )
-    existing = sorted(set(own) | set(inherited))
-    if not existing:
-        return
-    other = existing[0]
+    if clashes:
+        _refuse_clash(path, sorted(set(clashes))[0])
+    own = next((row for row in rows if row[0] == path), None)
+    if own is None:
+        return WriteTarget(path=path)
+    _, artifact_id, public_id, kind, language, number, version_id, content, author_run_id, author_user_id = own
+    return WriteTarget(
+        path=path,
+        artifact_id=artifact_id,
+        artifact_public_id=public_id,
+        kind=kind,
+        language=language,
+        latest_number=number if version_id is not None else 0,
+        latest_version_id=version_id,
+        latest_content=content or "",
+        latest_author_run_id=author_run_id,
+        latest_author_user_id=author_user_id,
+    )
+
+
+def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor) -> None:
+    """`write_target` for a caller that only needs the refusal."""
+    write_target(session=session, path=path, actor=actor)
+
+
+def _clash_query(path: str) -> Q:
+    folders = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
+    query = Q(path__iexact=path) | Q(path__istartswith=f"{path}/")
+    for folder in folders:
+        query |= Q(path__iexact=folder)
+    return query & ~Q(path=path)
+
+
+def _refuse_clash(path: str, other: str) -> None:
     if other.lower() == path.lower():
         problem = f"it differs only in letter case from {other}, and both would be one file on many filesystems"
         advice = f"Write to {other} instead."
@@ -105,7 +159,6 @@ def language_for(path: str) -> str:
     return LANGUAGES.get(posixpath.splitext(path)[1].lower(), "")
 
 
-@transaction.atomic
 def artifact_write(
     *,
     session: DevelopmentSession,
@@ -116,34 +169,52 @@ def artifact_write(
     kind: str | None = None,
     author_run: Any | None = None,
     author_step: int | None = None,
+    target: WriteTarget | None = None,
 ) -> WriteResult:
     """Write a new version of `path` if the writer has seen the latest one.
 
     `base_number` is the version the writer last saw (0 or None for "I believe it is new"). When
     someone else has written a newer version since, nothing is overwritten: an `artifact.conflict`
     event is recorded and the outcome is "conflict", so the writer can read, merge and write again.
+
+    Inside an agent's step (an `event_batch` holds the session lock) it adds to the step's transaction: a read
+    (none when the caller passes the `target` it read under the same lock) and two writes. Everything it refuses,
+    it refuses before writing anything, so a caller may catch the refusal and go on.
     """
     path = normalise_path(path)
     if len(content.encode()) > MAX_CONTENT_BYTES:
         raise InvalidInput(f"{path} is larger than {MAX_CONTENT_BYTES // 1024} KB.", errors={"content": ["Too large."]})
     if kind is not None and kind not in ArtifactKind.values:
         kind = None
-    session_lock_row(session.pk)
-    artifact_path_check(session=session, path=path, actor=actor)
-    artifact, created = Artifact.objects.select_for_update(no_key=True).get_or_create(
-        session=session,
-        path=path,
-        defaults={"kind": kind or kind_for(path), "language": language_for(path)},
-    )
-    latest = artifact.versions.order_by("-number").first() if not created else None
-    latest_number = latest.number if latest else 0
+    if batch_open(session.pk):
+        return _write_locked(session, path, content, actor, base_number, kind, author_run, author_step, target)
+    with transaction.atomic():
+        session_lock_row(session.pk)
+        return _write_locked(session, path, content, actor, base_number, kind, author_run, author_step, None)
+
+
+def _write_locked(
+    session: DevelopmentSession,
+    path: str,
+    content: str,
+    actor: Actor,
+    base_number: int | None,
+    kind: str | None,
+    author_run: Any | None,
+    author_step: int | None,
+    target: WriteTarget | None,
+) -> WriteResult:
+    if target is None or target.path != path:
+        target = write_target(session=session, path=path, actor=actor)
+    latest_number = target.latest_number
     if (base_number or 0) > latest_number:
         raise Conflict(
             f"{path} has no version {base_number}: its latest is v{latest_number}. Read v{latest_number} and "
             f"write again with base_version {latest_number}.",
             errors={"base_version": [f"The latest version is {latest_number}."]},
         )
-    if latest_number > (base_number or 0) and not _same_writer(latest, author_run, actor):
+    if latest_number > (base_number or 0) and not _same_writer(target, author_run, actor):
+        artifact = Artifact.objects.get(pk=target.artifact_id)
         event_record(
             session=session,
             type="artifact.conflict",
@@ -154,29 +225,40 @@ def artifact_write(
                 "path": path,
                 "base_version": base_number or 0,
                 "latest_version": latest_number,
-                "latest_author": _author_name(latest),
+                "latest_author": _author_name(ArtifactVersion.objects.get(pk=target.latest_version_id)),
             },
         )
         return WriteResult(artifact=artifact, version=None, outcome="conflict", latest_number=latest_number)
-    if latest is not None and latest.content == content:
-        return WriteResult(artifact=artifact, version=latest, outcome="unchanged", latest_number=latest_number)
+    if target.latest_version_id is not None and target.latest_content == content:
+        latest = ArtifactVersion.objects.select_related("artifact").get(pk=target.latest_version_id)
+        return WriteResult(artifact=latest.artifact, version=latest, outcome="unchanged", latest_number=latest_number)
 
-    diff = _diff(path, latest.content if latest else "", content)
+    number = latest_number + 1
+    if target.artifact_id is None:  # the session lock keeps anyone else from creating it meanwhile
+        artifact = Artifact.objects.create(
+            session=session, path=path, kind=kind or kind_for(path), language=language_for(path),
+            latest_version_number=number,
+        )  # fmt: skip
+    else:
+        artifact = Artifact(
+            pk=target.artifact_id, public_id=target.artifact_public_id, session=session, path=path, kind=target.kind,
+            language=target.language, latest_version_number=number,
+        )  # fmt: skip
+        Artifact.objects.filter(pk=target.artifact_id).update(latest_version_number=number, updated_at=timezone.now())
+    diff = _diff(path, target.latest_content, content)
     version = ArtifactVersion.objects.create(
         artifact=artifact,
-        number=latest_number + 1,
+        number=number,
         content=content,
         sha256=hashlib.sha256(content.encode()).hexdigest(),
         author_kind=actor.kind,
         author_user=actor.user,
         author_run=author_run,
         author_step=author_step,
-        parent=latest,
+        parent_id=target.latest_version_id,
         diff=diff,
     )
-    artifact.latest_version_number = version.number
-    artifact.save(update_fields=["latest_version_number", "updated_at"])
-    outcome = "created" if latest is None else "updated"
+    outcome = "created" if target.artifact_id is None else "updated"
     event_record(
         session=session,
         type=f"artifact.{outcome}",
@@ -211,13 +293,13 @@ def artifact_edit(*, user: Any, artifact: Artifact, content: str, base_number: i
     return result.version
 
 
-def _same_writer(latest: ArtifactVersion | None, run: Any | None, actor: Actor) -> bool:
+def _same_writer(target: WriteTarget, run: Any | None, actor: Actor) -> bool:
     """A run rewriting its own latest version is not a conflict."""
-    if latest is None:
+    if target.latest_version_id is None:
         return True
     if run is not None:
-        return latest.author_run_id == run.pk
-    return actor.user is not None and latest.author_user_id == actor.user.pk
+        return target.latest_author_run_id == run.pk
+    return actor.user is not None and target.latest_author_user_id == actor.user.pk
 
 
 def _author_name(version: ArtifactVersion | None) -> str:

@@ -4,6 +4,9 @@ and published to the session's live group only after that transaction commits.""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,13 +57,85 @@ def event_payload(event: SessionEvent, *, session_public_id: str, run_public_id:
     }
 
 
-def session_lock_row(session_id: int) -> None:
+def session_lock_row(session_id: int) -> int | None:
     """Take the session row lock first: every writer locks session → run → artifact, never the reverse.
+    Returns the session's `last_event_seq` as locked (None: no such session).
 
     FOR NO KEY UPDATE, not FOR UPDATE: PostgreSQL checks foreign keys at commit with a KEY SHARE
     lock on the referenced row, which FOR UPDATE would block — a deadlock between a writer holding
     a session and a transaction committing an event (or a child session) that references it."""
-    DevelopmentSession.objects.select_for_update(no_key=True).filter(pk=session_id).values_list("pk", flat=True).first()
+    return (
+        DevelopmentSession.objects.select_for_update(no_key=True)
+        .filter(pk=session_id)
+        .values_list("last_event_seq", flat=True)
+        .first()
+    )
+
+
+class EventBatch:
+    """A session's events recorded in one transaction, written by ONE insert and ONE counter update at the end.
+
+    Opened by `event_batch` under the session row lock, so the seqs it hands out are the next ones and nobody
+    else can take them before it commits; published in seq order once the transaction commits."""
+
+    def __init__(self, session: DevelopmentSession, last_seq: int) -> None:
+        self.session, self.last_seq = session, last_seq
+        self.events: list[SessionEvent] = []
+        self.payloads: list[dict[str, Any]] = []
+
+    def add(self, *, type: str, actor: Actor, data: dict[str, Any] | None, run: Any | None) -> SessionEvent:
+        self.last_seq += 1
+        event = _event(self.session, self.last_seq, type, actor, data, run)
+        self.session.last_event_seq = self.last_seq
+        self.events.append(event)
+        self.payloads.append(
+            event_payload(event, session_public_id=self.session.public_id, run_public_id=run.public_id if run else None)
+        )
+        return event
+
+    def flush(self) -> None:
+        if not self.events:
+            return
+        SessionEvent.objects.bulk_create(self.events)
+        DevelopmentSession.objects.filter(pk=self.session.pk).update(last_event_seq=self.last_seq)
+        public_id, payloads = self.session.public_id, list(self.payloads)
+        transaction.on_commit(lambda: [live.publish(public_id, p) for p in payloads])
+        self.events, self.payloads = [], []
+
+
+_batches = threading.local()
+
+
+def _open_batches() -> dict[int, EventBatch]:
+    if not hasattr(_batches, "by_session"):
+        _batches.by_session = {}
+    return _batches.by_session
+
+
+def batch_open(session_pk: int) -> bool:
+    """True inside an `event_batch` of this session: the caller's transaction holds the session row lock."""
+    return session_pk in _open_batches()
+
+
+@contextmanager
+def event_batch(session: DevelopmentSession, *, locked_seq: int | None = None) -> Iterator[EventBatch]:
+    """Inside a transaction: lock the session row and collect every event recorded for it until the block ends,
+    then write them all at once. An exception leaves nothing behind (the caller's transaction rolls back).
+    `locked_seq`: the caller already holds the row lock and read `last_event_seq` under it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_batch must run inside a transaction")
+    open_batches = _open_batches()
+    if session.pk in open_batches:  # nested: the outer batch writes them
+        yield open_batches[session.pk]
+        return
+    last_seq = session_lock_row(session.pk) if locked_seq is None else locked_seq
+    batch = EventBatch(session, last_seq or 0)
+    open_batches[session.pk] = batch
+    try:
+        yield batch
+    finally:
+        open_batches.pop(session.pk, None)
+    batch.flush()
 
 
 def event_record(
@@ -75,9 +150,12 @@ def event_record(
 
     The session row lock taken here is held until the caller's transaction ends, so concurrent
     writers of one session queue up and commit in `seq` order: a reader of the log never sees
-    seq N+1 before seq N.
+    seq N+1 before seq N. Inside `event_batch` the event is written with the batch's other events.
     """
-    with transaction.atomic():
+    batch = _open_batches().get(session.pk)
+    if batch is not None:
+        return batch.add(type=type, actor=actor, data=data, run=run)
+    with transaction.atomic(savepoint=False):
         last_seq = (
             DevelopmentSession.objects.select_for_update(no_key=True)
             .values_list("last_event_seq", flat=True)
@@ -85,24 +163,31 @@ def event_record(
         )
         seq = last_seq + 1
         DevelopmentSession.objects.filter(pk=session.pk).update(last_event_seq=seq)
-        event = SessionEvent.objects.create(
-            session=session,
-            seq=seq,
-            type=type,
-            run=run,
-            actor_kind=actor.kind,
-            actor_user=actor.user,
-            actor_ref=actor.ref,
-            actor_name=actor.name,
-            data=data or {},
-            at=timezone.now(),
-        )
+        event = _event(session, seq, type, actor, data, run)
+        event.save(force_insert=True)
         session.last_event_seq = seq
         payload = event_payload(
             event, session_public_id=session.public_id, run_public_id=run.public_id if run else None
         )
         transaction.on_commit(lambda: live.publish(session.public_id, payload))
     return event
+
+
+def _event(
+    session: DevelopmentSession, seq: int, type: str, actor: Actor, data: dict[str, Any] | None, run: Any | None
+) -> SessionEvent:
+    return SessionEvent(
+        session=session,
+        seq=seq,
+        type=type,
+        run=run,
+        actor_kind=actor.kind,
+        actor_user=actor.user,
+        actor_ref=actor.ref,
+        actor_name=actor.name,
+        data=data or {},
+        at=timezone.now(),
+    )
 
 
 def event_send_ephemeral(

@@ -48,12 +48,7 @@ LOCK_CLASS = 0x4C5A  # pg_advisory_xact_lock(class, organisation id): conflict d
 
 def already_flagged(session: DevelopmentSession, path: str) -> bool:
     """The path is listed in one of this session's conflict approvals (a rejected held-back write does not count:
-    writing it again asks again).
-
-    Called by the writer right before it looks for other writers, inside its step transaction: it first takes the
-    organisation's conflict lock (PostgreSQL, released at commit), so two sessions writing one path at the same
-    moment cannot both miss each other — the second waits, then sees the first's committed write."""
-    _lock_organization(session.organization_id)
+    writing it again asks again). Asked only once another writer was found (under `lock_organization`)."""
     listed = ApprovalRequest.objects.filter(session=session, action=ACTION).values_list("details", "status")
     return any(
         path in _paths(details) and (details.get("mode") == "flag" or status != ApprovalStatus.REJECTED)
@@ -61,7 +56,10 @@ def already_flagged(session: DevelopmentSession, path: str) -> bool:
     )
 
 
-def _lock_organization(organization_id: int) -> None:
+def lock_organization(organization_id: int) -> None:
+    """The organisation's conflict lock (PostgreSQL, released at commit): taken by a writer before it looks for
+    other writers, so two sessions writing one path at the same moment cannot both miss each other — the second
+    waits, then sees the first's committed write."""
     if connection.vendor == "postgresql":  # SQLite runs one writing transaction at a time anyway
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, organization_id])

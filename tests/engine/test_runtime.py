@@ -75,7 +75,7 @@ def test_a_stale_worker_writes_nothing(solo):
 
     assert runtime.step(run.pk, stale_attempt) == "fenced"
     with pytest.raises(runtime.Fenced):
-        runtime._commit_step(run.pk, run.session_id, stale_attempt, {}, [], _finish_response(), [])
+        runtime._commit_step(runtime.Carried(), run, stale_attempt, {}, [], _finish_response(), [])
 
     assert ArtifactVersion.objects.count() == versions_before
     assert fresh_attempt == stale_attempt + 1
