@@ -131,6 +131,59 @@ def event_list(*, session: DevelopmentSession, after: int = 0, limit: int = EVEN
     )
 
 
+#: Event types the page's activity feed shows besides every `agent.*` and `session.*` but `agent.progress`
+#: (static/harness/session.js, DESCRIBE and feed()).
+FEED_TYPES = (
+    "screenshot.analysed",
+    "requirement.added",
+    "requirement.updated",
+    "artifact.created",
+    "artifact.updated",
+    "artifact.conflict",
+    "feedback.submitted",
+    "feedback.delivered",
+    "approval.requested",
+    "approval.decided",
+    "conflict.detected",
+    "epic.breakdown_ready",
+    "epic.child_status",
+    "knowledge.consulted",
+    "verification.queued",
+    "verification.started",
+    "verification.completed",
+)
+FEED_LIMIT = 100
+
+
+def event_feed(*, session: DevelopmentSession, limit: int = FEED_LIMIT) -> list[SessionEvent]:
+    """The latest events the activity feed shows, oldest first, up to the session's `last_event_seq` as read:
+    one `seq DESC LIMIT` query, whatever the length of the log (the page goes live after that seq)."""
+    shown = Q(type__in=FEED_TYPES) | (
+        (Q(type__startswith="agent.") | Q(type__startswith="session.")) & ~Q(type="agent.progress")
+    )
+    latest = (
+        SessionEvent.objects.filter(shown, session=session, seq__lte=session.last_event_seq)
+        .select_related("run")
+        .order_by("-seq")[:limit]
+    )
+    return list(reversed(latest))
+
+
+def session_share_list(*, session: DevelopmentSession) -> dict[str, str]:
+    """Who the session is shared with, and at which level (`view` or `collaborate`): one query."""
+    from sessions_app.models import SessionUserObjectPermission
+
+    shares: dict[str, str] = {}
+    for username, codename in SessionUserObjectPermission.objects.filter(content_object=session).values_list(
+        "user__username", "permission__codename"
+    ):
+        if codename.startswith("collaborate"):
+            shares[username] = "collaborate"
+        elif codename.startswith("view"):
+            shares.setdefault(username, "view")
+    return shares
+
+
 def approval_list(*, session: DevelopmentSession, status: str | None = None) -> QuerySet[ApprovalRequest]:
     queryset = ApprovalRequest.objects.filter(session=session).select_related("run__agent", "decided_by", "session")
     if status:

@@ -36,6 +36,25 @@ class VersionWithContentOutput(VersionOutput):
     content = serializers.CharField()
 
 
+class VersionListItemOutput(VersionOutput):
+    """A version in `GET artifacts/{id}/versions/`: its content only with `?content=1`."""
+
+    parent = serializers.IntegerField(source="parent_number", allow_null=True)
+    size = serializers.IntegerField(help_text="The content's size in bytes (UTF-8).")
+    content = serializers.CharField(required=False, help_text="Only with `?content=1`.")
+
+    def __init__(self, *args, with_content: bool = True, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        if not with_content:
+            self.fields.pop("content")  # a deferred field: reading it would cost a query per version
+
+
+class VersionListInput(serializers.Serializer):
+    content = serializers.BooleanField(
+        required=False, default=False, help_text="Include each version's full content (`1` or `true`)."
+    )
+
+
 class ArtifactDetailOutput(ArtifactOutput):
     session = serializers.CharField(source="session.public_id")
     content = serializers.CharField(source="latest.content", default="")

@@ -11,14 +11,25 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents_app.selectors import agent_availability
+from agents_app.services.conflicts import conflict_views
 from agents_app.services.start import development_start
-from artifacts_app.selectors import artifact_get
+from artifacts_app.selectors import artifact_get, artifact_tree, version_brief_list
 from sessions_app import inputs
 from sessions_app.access import organization_for, session_access
-from sessions_app.api.serializers import SessionDetailOutput
+from sessions_app.api.serializers import ApprovalOutput, SessionDetailOutput
+from sessions_app.epic_visibility import children_view
 from sessions_app.errors import DomainError, InvalidInput, NotFound
+from sessions_app.events import event_payload
 from sessions_app.models import ExecutionStrategy, SessionStatus, TaskType
-from sessions_app.selectors import organization_list, session_detail_get, session_get, session_list
+from sessions_app.selectors import (
+    approval_list,
+    event_feed,
+    organization_list,
+    session_detail_get,
+    session_get,
+    session_list,
+    session_share_list,
+)
 from sessions_app.web import highlight
 from sessions_app.web.screenshot_findings import screenshot_findings
 
@@ -123,6 +134,7 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
     session = session_detail_get(user=request.user, public_id=session_id)
     access = session_access(request.user, session)
     initial = SessionDetailOutput(session, context={"request": request, "access": access}).data
+    initial["page"] = _page_state(request, session)
     return render(
         request,
         "development/session.html",
@@ -133,6 +145,29 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
             "screenshots": screenshot_findings(session=session),
         },
     )
+
+
+def _page_state(request: HttpRequest, session) -> dict:  # noqa: ANN001
+    """What the page shows of the history, read as of `last_event_seq` in a fixed number of queries: the
+    latest feed events, every file of the tree, the pending approvals and the shares. The page then streams
+    from that seq, never replaying the whole log (a session of 10,000 events opens as fast as a new one)."""
+    view = children_view(request.user, session)  # a guest of an epic: without the children not shared
+    feed = [
+        event_payload(e, session_public_id=session.public_id, run_public_id=e.run.public_id if e.run_id else None)
+        for e in event_feed(session=session)
+    ]
+    pending = list(approval_list(session=session, status="pending"))
+    conflicts = conflict_views(approvals=pending, viewer=request.user)  # as the approvals API words them
+    return {
+        "after": session.last_event_seq,
+        "feed": [view.event(event) for event in feed] if view else feed,
+        "files": artifact_tree(session=session),
+        "approvals": {
+            a["id"]: {"summary": a["summary"], "status": a["status"], "agent": a["agent"] or ""}
+            for a in ApprovalOutput(pending, many=True, context={"conflicts": conflicts}).data
+        },
+        "shares": session_share_list(session=session),
+    }
 
 
 @login_required
@@ -160,13 +195,13 @@ def session_screenshot(request: HttpRequest, session_id: str, screenshot_id: int
 def artifact_preview(request: HttpRequest, artifact_id: str) -> JsonResponse:
     """The highlighted content of a version (latest by default) and its diff, for the code panel."""
     artifact = artifact_get(user=request.user, public_id=artifact_id)
-    versions = artifact.versions.order_by("number")
     number = request.GET.get("version")
     if number and not re.fullmatch(r"[0-9]{1,9}", number):  # str.isdigit() lets '²' through to int(): a 500
         raise InvalidInput(
             f"'version' must be a version number such as 2, not {number[:20]!r}.",
             errors={"version": ["A whole number."]},
         )
+    versions = artifact.versions.order_by("number")
     version = versions.filter(number=int(number)).first() if number else versions.last()
     if version is None:
         raise NotFound(f"{artifact.path} has no version {number}.")
@@ -178,18 +213,18 @@ def artifact_preview(request: HttpRequest, artifact_id: str) -> JsonResponse:
             "content": version.content,
             "html": highlight.highlight_file(artifact.path, version.content, artifact.language),
             "diff_html": highlight.highlight_diff(version.diff),
-            "versions": [
-                {"number": v.number, "author": _author(v), "at": v.created_at.isoformat()}
-                for v in versions.select_related("author_run__agent", "author_user")
+            "versions": [  # the picker: numbers and authors, never every version's content
+                {"number": v["number"], "author": _author(v), "at": v["created_at"].isoformat()}
+                for v in version_brief_list(artifact=artifact)
             ],
         }
     )
 
 
-def _author(version) -> str:  # noqa: ANN001
-    if version.author_run_id:
-        return version.author_run.agent.slug
-    return version.author_user.username if version.author_user_id else ""
+def _author(version: dict) -> str:
+    if version["author_run_id"]:
+        return version["author_run__agent__slug"]
+    return version["author_user__username"] or ""
 
 
 @require_GET

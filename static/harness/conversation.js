@@ -18,15 +18,29 @@ export class Conversation {
     this.list = document.getElementById("thread");
   }
 
+  // The thread so far from GET …/conversation/ (every page): the page streams only the events after it opened.
   async load() {
     if (!this.panel) return;
+    let url = `/api/v1/sessions/${this.sessionId}/conversation/`;
+    const earlier = [];
     try {
-      const response = await fetch(`/api/v1/sessions/${this.sessionId}/conversation/`, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      this.enabled = response.ok;
+      while (url) {
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        this.enabled = response.ok;
+        if (!response.ok) break;
+        const page = await response.json();
+        earlier.push(...page.results);
+        url = page.next;
+      }
     } catch (error) {
       this.enabled = false;
     }
     if (!this.enabled) return;
+    const live = this.messages;  // arrived while the thread loaded
+    this.messages = [];
+    this.byId = {};
+    for (const m of earlier) this.add({ ...m, at: m.created_at });
+    for (const m of live) if (!this.byId[m.id]) this.add(m);
     this.panel.hidden = false;
     if (this.feedbackForm) {  // the thread's box: what people write is the feedback the agents get
       this.panel.append(this.feedbackForm);
@@ -39,11 +53,14 @@ export class Conversation {
   apply(event) {
     this.renderAgents();
     if (event.type !== "conversation.message" || !event.data?.id || this.byId[event.data.id]) return;
-    const message = { ...event.data, author: event.actor, at: event.at };
+    this.add({ ...event.data, author: event.actor, at: event.at });
+    if (this.enabled) this.render();
+  }
+
+  add(message) {
     this.messages.push(message);
     this.byId[message.id] = message;
     if (message.reply_to && this.byId[message.reply_to]) (this.byId[message.reply_to].answers ||= []).push(message);
-    if (this.enabled) this.render();
   }
 
   renderAgents() {

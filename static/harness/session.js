@@ -40,6 +40,16 @@ for (const run of initial.runs) {
   state.runs[run.agent.slug] = { id: run.id, status: run.status, progress: run.progress, activity: run.current_activity };
 }
 for (const r of initial.requirements) state.requirements[r.id] = { text: r.text, source: r.source, status: r.status };
+// The history as of initial.page.after (the server read it in a fixed number of queries): every file, the pending
+// approvals, the shares and the feed's latest events; the stream then goes on from that seq instead of replaying
+// the whole log, so a session of 10,000 events opens like a new one.
+const page = initial.page || { after: 0, feed: [], files: {}, approvals: {}, shares: {} };
+for (const [path, f] of Object.entries(page.files)) state.files[path] = { id: f.id, version: f.version, kind: f.kind };
+Object.assign(state.approvals, page.approvals);
+for (const child of initial.children || []) {  // the plan's children with their statuses as of now
+  const known = state.children.find((c) => c.session === child.id);
+  if (known) known.status = child.status;
+}
 
 function csrf() {
   const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -535,10 +545,13 @@ function tick() {
 setInterval(tick, 1000);
 
 const workspace = new Workspace({ sessionId, el, api, open: (id, path) => openFile(id, path) });
+for (const [path, f] of Object.entries(page.files)) workspace.authors[path] = new Set(f.authors);
 workspace.onMode = () => { if (state.selected?.showingDiff) showDiff(); };
 const conversation = new Conversation({ sessionId, el, api, can, runs: () => state.runs, feedbackForm: $("feedback-form") });
 conversation.load();
 const sharing = new Sharing({ el, api, sessionId });
+Object.assign(sharing.shares, page.shares);
+sharing.render();
 transcripts.init({ sessionId, el, api, renderDiff: (raw) => renderDiff(el, raw, workspace.mode) }).then(() => renderRuns());
 document.addEventListener("harness:transcripts", () => renderRuns());
 
@@ -549,8 +562,10 @@ const checks = new ChecksPanel({
 checks.render();
 checks.load();
 
+for (const event of page.feed) { state.seen.add(event.seq); feed(event); }
+
 const stream = new SessionStream(sessionId, {
-  after: 0,
+  after: page.after,
   onEvent: apply,
   onState: (s, code) => {
     const labels = { connecting: "connecting…", reconnecting: "reconnecting…", live: "live", refused: `disconnected (${code})` };
@@ -566,4 +581,6 @@ renderHeader();
 renderUsage();
 renderRuns();
 renderChildren();
+renderFiles();
+renderApprovals();
 renderRequirements();

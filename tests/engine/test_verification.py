@@ -67,7 +67,7 @@ def test_the_report_is_a_versioned_file_in_the_export_and_the_api(worker, start,
     assert detail["verification"]["status"] == "failed" and detail["verification"]["id"].startswith("ver_")
     assert report["status"] == "failed" and report["report"]["checks"]
     assert {c["tool"] for c in report["report"]["checks"]} >= {"compile", "pytest"}
-    with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+    with zipfile.ZipFile(io.BytesIO(export.getvalue())) as archive:  # streamed: no .content
         saved = json.loads(archive.read(f"{session.public_id}/.harness/verification.json"))
     assert saved["verification"] == report["id"] and saved["status"] == "failed"
 

@@ -164,7 +164,8 @@ def test_it_exports_a_session_that_unpacks_cleanly(run, api, cast, tmp_path):
     response = api(cast["member"]).get(f"/api/v1/sessions/{session.public_id}/export.zip")
 
     assert response.status_code == 200
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    body = response.getvalue()  # streamed: read once (a StreamingHttpResponse has no .content)
+    archive = zipfile.ZipFile(io.BytesIO(body))
     names = archive.namelist()
     assert len(names) == len({n.lower() for n in names}), "a name appears twice"
     files = {n for n in names if not n.endswith("/")}
@@ -180,7 +181,7 @@ def test_it_exports_a_session_that_unpacks_cleanly(run, api, cast, tmp_path):
         assert (tmp_path / "py" / root / path).read_text() == content
     if shutil.which("unzip") is None:
         pytest.skip("no unzip binary on this machine: the zipfile half ran, the unzip half cannot")
-    (tmp_path / "export.zip").write_bytes(response.content)
+    (tmp_path / "export.zip").write_bytes(body)
     tested = subprocess.run(["unzip", "-t", str(tmp_path / "export.zip")], capture_output=True, text=True, check=False)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     unpacked = subprocess.run(
