@@ -1,8 +1,13 @@
 """`/ws/sessions/{id}/?after=N`: replay, `live`, then every event; client actions go through the
-same services and permission checks as HTTP."""
+same services and permission checks as HTTP.
+
+Events are sent as the text they were rendered to once (`live.Rendered`): no per-watcher JSON encoding. The
+socket reads them from its process's hub for the session (`streaming.Subscription`), not from a channel-layer
+channel of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import parse_qs
 
@@ -14,13 +19,15 @@ from sessions_app import live
 from sessions_app.access import session_access
 from sessions_app.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from sessions_app.jsonlimits import UnsafeJson, json_loads_limited
+from sessions_app.live import Rendered
 from sessions_app.presence import presence_update
 from sessions_app.selectors import session_get
-from sessions_app.streaming import Cursor
+from sessions_app.streaming import Cursor, Subscription
 from sessions_app.watchdog import CLOSE_UNAUTHENTICATED, AccessWatchdog, Grant
 
 logger = logging.getLogger(__name__)
 CLOSE_NOT_FOUND = 4404
+CLOSE_LAYER_LOST = 1011  # "internal error": the client reconnects and replays
 MAX_FRAME_CHARS = 64 * 1024
 
 
@@ -28,6 +35,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     session = None
     cursor: Cursor | None = None
     watchdog: AccessWatchdog | None = None
+    subscription: Subscription | None = None
+    forwarder: asyncio.Task | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -43,16 +52,18 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = live.group_name(self.session.public_id)
-        live.register_server_loop_if_in_memory(self.channel_layer)
-        await self.channel_layer.group_add(self.group, self.channel_name)  # join first, then replay
+        self.subscription = Subscription(self.session.public_id)
+        await self.subscription.__aenter__()  # join first, then replay
         self.cursor = Cursor(self.session, after=self._after(), viewer_pk=user.pk)
         self.watchdog = AccessWatchdog(self._grant(user), on_revoked=self._revoked)
         self.watchdog.start()  # before the replay, which may be long
-        async for event in self.cursor.replay():
-            if self.watchdog.revoked.is_set():
-                return
-            await self.send_json(event)
+        async for page in self.cursor.pages():
+            for event in page:
+                if self.watchdog.revoked.is_set():
+                    return
+                await self.send(text_data=event.text)
         await self.send_json({"type": "live", "last_seq": self.cursor.last_seq})
+        self.forwarder = asyncio.create_task(self._forward(self.cursor, self.subscription))
         await self._presence(+1, "presence.joined")
 
     def _grant(self, user) -> Grant:  # noqa: ANN001
@@ -73,12 +84,19 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             return 0
 
-    async def session_event(self, message: dict) -> None:
-        """A group message: sent on if it is new; a gap is filled from the log first."""
-        if self.cursor is None or self.watchdog.revoked.is_set():
-            return
-        for event in await self.cursor.accept(message["event"]):
-            await self.send_json(event)
+    async def _forward(self, cursor: Cursor, subscription: Subscription) -> None:
+        """Live events, in order: sent on if new, a gap filled from the log first. A lost channel layer closes
+        the socket; the client reconnects with `?after=` and replays from the log."""
+        try:
+            while True:
+                event = await subscription.next()
+                for item in await cursor.accept_rendered(event):
+                    if self.watchdog.revoked.is_set():
+                        return
+                    await self.send(text_data=item.text)
+        except ConnectionError as exc:
+            logger.warning("websocket of %s ended: %s", self.group, exc)
+            await self.close(code=CLOSE_LAYER_LOST)
 
     async def disconnect(self, code: int) -> None:
         if self.watchdog is not None:
@@ -89,7 +107,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if self.cursor is None:
             return
         self.cursor = None
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.forwarder is not None and self.forwarder is not asyncio.current_task():
+            self.forwarder.cancel()
+        if self.subscription is not None:
+            await self.subscription.__aexit__(None, None, None)
         await self._presence(-1, "presence.left")
 
     async def _revoked(self, code: int) -> None:
@@ -105,21 +126,16 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def _presence(self, delta: int, kind: str) -> None:
         user = self.scope["user"]
         watchers = await presence_update(self.session.public_id, user.get_username(), delta)
-        await self.channel_layer.group_send(
-            self.group,
-            {
-                "type": "session.event",
-                "event": {
-                    "seq": None,
-                    "type": kind,
-                    "session": self.session.public_id,
-                    "run": None,
-                    "actor": {"kind": "user", "id": user.get_username(), "name": user.get_username()},
-                    "at": timezone.now().isoformat(),
-                    "data": {"user": user.get_username(), "watchers": watchers},
-                },
-            },
-        )
+        event = {
+            "seq": None,
+            "type": kind,
+            "session": self.session.public_id,
+            "run": None,
+            "actor": {"kind": "user", "id": user.get_username(), "name": user.get_username()},
+            "at": timezone.now().isoformat(),
+            "data": {"user": user.get_username(), "watchers": watchers},
+        }
+        await self.channel_layer.group_send(self.group, live.message(Rendered.of(event)))
 
     # -- client actions --------------------------------------------------------------------------
 
@@ -137,7 +153,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: dict, **kwargs) -> None:  # noqa: ANN003
         action = content.get("action")
         if not isinstance(action, str):
-            await self.send_json({"type": "error", "status": 400, "detail": "Say what to do: {\"action\": \"…\"}."})
+            await self.send_json({"type": "error", "status": 400, "detail": 'Say what to do: {"action": "…"}.'})
             return
         if not await self.watchdog.check():  # a revoked socket does nothing more, even before the next tick
             return

@@ -9,8 +9,10 @@ hand the coroutine to it instead.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,6 +21,40 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 _server_loop: asyncio.AbstractEventLoop | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One event as JSON text, rendered once (at publish, or from the log) and sent as is to every watcher:
+    `seq` and `type` ride beside it so the subscriber can order and route without parsing."""
+
+    seq: int | None
+    type: str
+    text: str
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> Rendered:
+        return cls(payload.get("seq"), payload["type"], render(payload))
+
+    def payload(self) -> dict[str, Any]:
+        """The event as a dict: for the few readers that look inside (a guest's redaction, a terminal status)."""
+        return json.loads(self.text)
+
+
+def render(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def message(rendered: Rendered) -> dict[str, Any]:
+    """The group message: plain JSON types only (the Redis layer is msgpack), the text already serialised."""
+    return {"type": "session.event", "seq": rendered.seq, "event_type": rendered.type, "text": rendered.text}
+
+
+def from_message(message: dict[str, Any]) -> Rendered:
+    """A group message back into a rendered event; a message carrying a dict `event` is rendered here."""
+    if "text" in message:
+        return Rendered(message.get("seq"), message["event_type"], message["text"])
+    return Rendered.of(message["event"])
 
 
 def group_name(session_public_id: str) -> str:
@@ -39,26 +75,31 @@ def register_server_loop_if_in_memory(layer: object) -> None:
 
 
 def publish(session_public_id: str, payload: dict[str, Any]) -> None:
-    """Best effort: live delivery may drop (clients resync from the log); it never raises."""
+    """Best effort: live delivery may drop (clients resync from the log); it never raises.
+
+    The event is serialised here, once: every watcher's socket sends the same text."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "session.event", "event": payload}
     group = group_name(session_public_id)
     try:
-        loop = _server_loop
-        if loop is not None and loop.is_running() and not _running_in(loop):
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-        elif _loop_running_here():
-            # Called from sync code under someone else's event loop (e.g. a test driving a browser):
-            # async_to_sync refuses to block that loop, so send from a short-lived thread.
-            sender = threading.Thread(target=lambda: asyncio.run(layer.group_send(group, message)), daemon=True)
-            sender.start()
-            sender.join(timeout=5)
-        else:
-            async_to_sync(layer.group_send)(group, message)
+        _send(layer, group, message(Rendered.of(payload)))
     except Exception:  # noqa: BLE001 - the log is the source of truth; a lost publish is resynced
         logger.warning("live publish to %s failed", group, exc_info=True)
+
+
+def _send(layer: Any, group: str, message: dict[str, Any]) -> None:
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not _running_in(loop):
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+    elif _loop_running_here():
+        # Called from sync code under someone else's event loop (e.g. a test driving a browser):
+        # async_to_sync refuses to block that loop, so send from a short-lived thread.
+        sender = threading.Thread(target=lambda: asyncio.run(layer.group_send(group, message)), daemon=True)
+        sender.start()
+        sender.join(timeout=5)
+    else:
+        async_to_sync(layer.group_send)(group, message)
 
 
 def _loop_running_here() -> bool:

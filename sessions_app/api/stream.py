@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
 from sessions_app.auth_middleware import token_from_headers, user_for_token
 from sessions_app.errors import NotFound
+from sessions_app.live import Rendered
 from sessions_app.models import DevelopmentSession
 from sessions_app.selectors import session_get
 from sessions_app.streaming import TERMINAL_EVENTS, Cursor, Subscription
@@ -47,9 +48,12 @@ def _after(request: HttpRequest) -> int:
         return 0
 
 
-def sse(event: dict) -> str:
-    head = f"id: {event['seq']}\n" if event.get("seq") is not None else ""
-    return f"{head}event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+def sse(event: Rendered) -> str:
+    """The event's text as rendered once (`live.Rendered`), framed; compact JSON holds no newline, but should
+    one appear it is continued on another `data:` line, which the client joins back."""
+    head = f"id: {event.seq}\n" if event.seq is not None else ""
+    text = event.text if "\n" not in event.text else event.text.replace("\n", "\ndata: ")
+    return f"{head}event: {event.type}\ndata: {text}\n\n"
 
 
 async def session_stream(request: HttpRequest, session_id: str):  # noqa: ANN201
@@ -94,9 +98,9 @@ async def _follow(grant: Grant, session: DevelopmentSession, after: int) -> Asyn
     keepalive = float(getattr(settings, "HARNESS_SSE_KEEPALIVE_SECONDS", 15))
     cursor = Cursor(session, after, viewer_pk=grant.user_pk)
     async with Subscription(session.public_id) as subscription, AccessWatchdog(grant) as watchdog:
-        async for event in cursor.replay():  # join first, then replay
+        async for page in cursor.pages():  # join first, then replay; a page is one chunk
             watchdog.raise_if_revoked()
-            yield sse(event)
+            yield "".join(sse(event) for event in page)
         yield f": live after {cursor.last_seq}\n\n"
         if await _is_terminal(session.pk):
             yield _end(await _status(session.pk))
@@ -106,11 +110,11 @@ async def _follow(grant: Grant, session: DevelopmentSession, after: int) -> Asyn
             if event is None:
                 yield ": keep-alive\n\n"
                 continue
-            for item in await cursor.accept(event):
+            for item in await cursor.accept_rendered(event):
                 watchdog.raise_if_revoked()
                 yield sse(item)
-                if item["type"] in TERMINAL_EVENTS:
-                    yield _end(item["data"].get("status", item["type"].split(".")[1]))
+                if item.type in TERMINAL_EVENTS:
+                    yield _end(item.payload()["data"].get("status", item.type.split(".")[1]))
                     return
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
@@ -20,9 +21,10 @@ from sessions_app.api.base import SessionScopedView, parse, request_data
 from sessions_app.api.pagination import DefaultCursorPagination
 from sessions_app.epic_visibility import children_view
 from sessions_app.login_lockout import client_address, lockout_message, lockout_retry_after, login_failures_reset
+from sessions_app.replay import events_rendered, page_json, redacted
 from sessions_app.selectors import (
+    EVENT_PAGE_MAX,
     approval_list,
-    event_list,
     organization_list,
     requirement_get,
     session_detail_get,
@@ -115,14 +117,20 @@ class SessionDetailView(APIView):
 
 class EventListView(SessionScopedView):
     @extend_schema(parameters=[s.EventListFilterInput], responses=s.EventPageOutput)
-    def get(self, request: Request, session_id: str) -> Response:
+    def get(self, request: Request, session_id: str) -> HttpResponse:
+        """The replay path of SSE and the websocket (`sessions_app.replay`): the events' JSON texts joined as is."""
         session = self.get_session(request, session_id)
         filters = parse(s.EventListFilterInput, request.query_params)
-        events = event_list(session=session, after=filters["after"], limit=filters["limit"])
-        data = s.EventOutput(events, many=True, context={"session_public_id": session.public_id}).data
+        events = events_rendered(
+            session_pk=session.pk,
+            session_public_id=session.public_id,
+            after=filters["after"],
+            limit=max(1, min(filters["limit"], EVENT_PAGE_MAX)),
+        )
         view = children_view(request.user, session)  # a guest of an epic: without the children not shared
-        data = [view.event(event) for event in data] if view else data
-        return Response({"session": session.public_id, "last_seq": session.last_event_seq, "events": data})
+        events = redacted(events, view) if view else events
+        body = page_json(session_public_id=session.public_id, last_seq=session.last_event_seq, events=events)
+        return HttpResponse(body, content_type="application/json")
 
 
 class FeedbackCreateView(SessionScopedView):
