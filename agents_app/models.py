@@ -283,11 +283,18 @@ class LLMCall(models.Model):
     estimated = models.BooleanField(default=False)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True, default="")
+    #: Counted in its session's and run's usage when it was recorded. False for an agent step's call: the step's
+    #: own transaction counts it (and its `AgentStep` names it), or, when the step never committed,
+    #: `recording.count_uncounted` does and sets this.
+    counted = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["session", "purpose"])]
+        indexes = [
+            models.Index(fields=["session", "purpose"]),
+            models.Index(fields=["run"], condition=models.Q(counted=False), name="llmcall_uncounted"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.provider}/{self.model} ({self.input_tokens}+{self.output_tokens} tokens)"
@@ -308,6 +315,8 @@ class AgentStep(models.Model):
     from its `ArtifactVersion`, not stored twice."""
 
     run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
+    #: The model call this step answered (its usage was counted in this step's transaction).
+    llm_call = models.ForeignKey(LLMCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="steps")
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.STEP)
     #: Step 0: the first message as sent, and what it held (intent, requirements, knowledge, inherited files).

@@ -34,7 +34,7 @@ from agents_app import briefing, dispatch, retry_policy, scheduler, transcripts
 from agents_app.deltas import DeltaPublisher
 from agents_app.heartbeat import beating
 from agents_app.knowledge import knowledge_snippets
-from agents_app.llm import get_provider
+from agents_app.llm import get_provider, recording
 from agents_app.llm.base import CallContext, LLMError, LLMRequest, LLMResponse
 from agents_app.models import AgentPolicy, AgentRun, FailureCategory, RunStatus, StepKind
 from agents_app.run_queue import park_paused
@@ -45,7 +45,7 @@ from agents_app.signatures import error_signature
 from agents_app.toolbox import Toolbox
 from agents_app.tools import tools_for
 from agents_app.verification_phase import checked_files
-from sessions_app.events import Actor, event_batch, event_record, session_lock_row
+from sessions_app.events import Actor, event_batch, event_record, open_batch, session_lock_row
 from sessions_app.models import ApprovalRequest, Feedback, FeedbackStatus, Requirement
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def run_claim(run_id: int, task_id: str) -> int | None:
         )
         if not claimed:
             return None
+        recording.count_uncounted(run_id=run_id)  # a call whose step was lost with its worker
         run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
         continued = bool(run.checkpoint.pop("continued", False))
         if continued:
@@ -122,8 +123,10 @@ def _guarded_step(run_id: int, attempt: int, carried: Carried | None = None) -> 
     try:
         return step(run_id, attempt, carried)
     except Fenced:
+        _count_lost_calls(run_id)
         return "fenced"
     except LLMError as exc:
+        _count_lost_calls(run_id)
         run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
         if exc.retryable:
             return _retry_later(run, attempt, exc)
@@ -131,6 +134,7 @@ def _guarded_step(run_id: int, attempt: int, carried: Carried | None = None) -> 
         return _fail_or_fenced(run, attempt, category, str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug or an outage must end in an event, not a silent task
         logger.exception("run %s step failed", run_id)
+        _count_lost_calls(run_id)
         run = AgentRun.objects.select_related("agent", "session").get(pk=run_id)
         fault = LLMError(f"{type(exc).__name__}: {exc}", category=FailureCategory.INTERNAL, retryable=True)
         return _retry_later(run, attempt, fault)
@@ -164,6 +168,15 @@ def _with_marks(runs: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
     return runs.select_related("agent", "session__organization").annotate(
         feedback_count=Coalesce(Subquery(feedback), 0), requirements_mark=Subquery(requirements)
     )
+
+
+def _count_lost_calls(run_id: int) -> None:
+    """The step did not commit: its model call is billed all the same (`recording.count_uncounted`)."""
+    with transaction.atomic():
+        session_id = AgentRun.objects.values_list("session_id", flat=True).filter(pk=run_id).first()
+        if session_id is not None:
+            session_lock_row(session_id)
+            recording.count_uncounted(run_id=run_id)
 
 
 def step(run_id: int, attempt: int, carried: Carried | None = None) -> str:
@@ -210,6 +223,7 @@ def step(run_id: int, attempt: int, carried: Carried | None = None) -> str:
             purpose="agent_step",
             session_id=run.session_id,
             run_id=run.pk,
+            defer_counting=True,
             offline_hint=briefing.offline_hint(run, requirements=carried.requirements),
         ),
         max_tokens=settings.HARNESS_AGENT_MAX_TOKENS,
@@ -313,7 +327,7 @@ def _commit_step(
             run=run, response=response, tool_results=outcome.tool_results, feedback=feedback, checkpoint=checkpoint,
             messages=messages,
         )  # fmt: skip
-        _save_step(run, checkpoint, feedback)
+        _save_step(run, checkpoint, feedback, response)
         conversation.feedback_acknowledge(run=run, feedback=feedback, said=response.text)
         if outcome.finished:
             conversation.changes_report(run=run)
@@ -342,6 +356,7 @@ def _commit_cut_off_step(
     limit = settings.HARNESS_AGENT_MAX_TOKENS
     with _step_transaction(carried, run, attempt) as run:
         if cuts >= MAX_CUTS_IN_A_ROW:
+            recording.count_uncounted(run_id=run.pk)  # the cut answer was billed; no step names it
             return fail(
                 run,
                 attempt,
@@ -358,7 +373,7 @@ def _commit_cut_off_step(
             run=run, response=response, tool_results=None, feedback=feedback, checkpoint=checkpoint,
             messages=messages, kind=StepKind.TRUNCATED,
         )  # fmt: skip
-        _save_step(run, checkpoint, feedback)
+        _save_step(run, checkpoint, feedback, response)
         conversation.feedback_acknowledge(run=run, feedback=feedback, said="")
         event_record(
             session=run.session,
@@ -370,14 +385,19 @@ def _commit_cut_off_step(
     return "continue"
 
 
-def _save_step(run: AgentRun, checkpoint: dict, feedback: list[Feedback]) -> None:
+def _save_step(run: AgentRun, checkpoint: dict, feedback: list[Feedback], response: LLMResponse) -> None:
+    """The run's row in one statement: checkpoint, step, what the tools changed and the step's usage (the session's
+    usage goes with its event counter, see `recording.count_in_step`)."""
     checkpoint["feedback_seen"] = sorted(set(checkpoint.get("feedback_seen", [])) | {f.pk for f in feedback})
     run.checkpoint, run.step, run.heartbeat_at = checkpoint, run.step + 1, timezone.now()
     run.fault_retries = 0
+    batch = open_batch(run.session_id)
+    batch.session_fields.update(recording.count_in_step(run, response))
     run.save(
         update_fields=[
             "checkpoint", "step", "heartbeat_at", "status", "progress", "current_activity", "summary",
-            "finished_at", "fault_retries",
+            "finished_at", "fault_retries", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+            "cost_usd",
         ]
     )  # fmt: skip
     _mark_delivered(run, feedback)

@@ -14,7 +14,7 @@ from agents_app.services import conflicts
 from agents_app.services.approvals import approval_request
 from agents_app.services.conversation import question_ask
 from agents_app.tools import ALWAYS, TOOL_SPECS
-from artifacts_app.selectors import concurrent_writers, inherited_contents, latest_content, latest_numbers
+from artifacts_app.selectors import inherited_contents, latest_content, latest_numbers
 from artifacts_app.services import WriteTarget, artifact_write, normalise_path, write_target
 from sessions_app.errors import DomainError
 from sessions_app.events import Actor, event_record
@@ -112,7 +112,9 @@ class Toolbox:
 
     def _tool_write_file(self, call: ToolCall, outcome: StepOutcome) -> dict | None:
         path, content = normalise_path(str(call.input["path"])), str(call.input["content"])
-        target = write_target(session=self.run.session, path=path, actor=self.actor)  # refused before any approval
+        self._lock_conflicts()
+        # refused before any approval; with the other sessions that wrote the path, in the same read
+        target = write_target(session=self.run.session, path=path, actor=self.actor, other_writers=True)
         if needs_approval(self.run, self.policy) and not self._approved(call):
             self._park(
                 call,
@@ -122,7 +124,7 @@ class Toolbox:
                 details={"path": path, "content": content},
             )
             return None
-        others = [] if self._approved(call) else self._other_writers(path)
+        others = [] if self._approved(call) else target.other_writers
         if others and not conflicts.already_flagged(self.run.session, path):
             if self.policy.cross_session_conflicts == ConflictHandling.BLOCK:
                 summary, details = conflicts.conflict_details(self.run.session, path, others)
@@ -134,13 +136,12 @@ class Toolbox:
             conflicts.conflict_record(run=self.run, path=path, others=others, actor=self.actor, approval=None)
         return self._write(call.id, path, content, call.input.get("kind"), target)
 
-    def _other_writers(self, path: str) -> list[dict]:
-        """Other running sessions of the organisation that wrote `path`, seen under the organisation's conflict lock
-        (taken once per step, held to commit) so two sessions writing one path at once cannot both miss it."""
+    def _lock_conflicts(self) -> None:
+        """The organisation's conflict lock, once per step (held to commit), before the read that looks for other
+        writers: two sessions writing one path at once cannot both miss each other."""
         if not self._conflict_lock_held:
             conflicts.lock_organization(self.run.session.organization_id)
             self._conflict_lock_held = True
-        return concurrent_writers(session=self.run.session, path=path)
 
     def _write(
         self, call_id: str, path: str, content: str, kind: str | None, target: WriteTarget | None = None

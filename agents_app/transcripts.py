@@ -45,6 +45,7 @@ def step_record(
     )
     step = AgentStep(
         run=run,
+        llm_call_id=response.call_id,
         number=run.step + 1,
         kind=kind,
         messages=[_text(b.get("text", ""))[0] for b in response.content if b.get("type") == "text" and b.get("text")],

@@ -125,20 +125,6 @@ def inherited_contents(*, session: DevelopmentSession) -> dict[str, tuple[int, s
     return {path: (number, content, source) for path, number, content, source in rows}
 
 
-def concurrent_writers(*, session: DevelopmentSession, path: str) -> list[dict[str, Any]]:
-    """Other unfinished sessions of the organisation that have written `path` (cross-session conflicts)."""
-    return list(
-        Artifact.objects.filter(
-            path=path,
-            session__organization_id=session.organization_id,
-            session__status__in=(SessionStatus.PLANNING, SessionStatus.RUNNING, SessionStatus.PAUSED),
-        )
-        .exclude(session_id=session.pk)
-        .order_by("session_id")
-        .values("session_id", "session__public_id", "session__intent")[:10]
-    )
-
-
 def session_changes(
     *, session: DevelopmentSession, agent: str | None = None, run: str | None = None
 ) -> QuerySet[ArtifactVersion]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, FilteredRelation, Q
+from django.db.models import Case, F, FilteredRelation, Q, TextField, Value, When
 from django.utils import timezone
 
 from agents_app.models import ArtifactKind
@@ -21,6 +21,7 @@ from sessions_app.events import Actor, batch_open, event_record, session_lock_ro
 from sessions_app.models import DevelopmentSession, SessionStatus
 
 MAX_CONTENT_BYTES = inputs.ARTIFACT_CONTENT.max_bytes
+UNFINISHED = (SessionStatus.PLANNING, SessionStatus.RUNNING, SessionStatus.PAUSED)
 LANGUAGES = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx", ".html": "html",
     ".css": "css", ".md": "markdown", ".json": "json", ".yml": "yaml", ".yaml": "yaml", ".sql": "sql",
@@ -65,29 +66,52 @@ class WriteTarget:
     latest_content: str = ""
     latest_author_run_id: int | None = None
     latest_author_user_id: int | None = None
+    #: Other unfinished sessions of the organisation that wrote this path (asked with `other_writers`).
+    other_writers: list[dict[str, Any]] = field(default_factory=list)
 
 
-def write_target(*, session: DevelopmentSession, path: str, actor: Actor) -> WriteTarget:
+def write_target(
+    *, session: DevelopmentSession, path: str, actor: Actor, other_writers: bool = False
+) -> WriteTarget:
     """The path may be written by this actor and fits the session's tree: no file where a folder is (or the
     reverse), no second spelling of a path on case-insensitive filesystems. Inherited files of an epic's
     siblings count, since the child's workspace holds them too. Raises InvalidInput (errors["path"]) when not.
 
-    One query finds both the clashes and the file itself with its latest version (a second for an epic's child)."""
+    One query finds the clashes, the file itself with its latest version and, with `other_writers`, the other
+    unfinished sessions of the organisation that wrote the path (`concurrent_writers`; a second query for an
+    epic's child)."""
     if is_reserved_path(path) and actor.kind != "system":
         raise InvalidInput(
             f"Path {path!r} is refused: {RESERVED_TOP}/ holds the platform's reports. Write somewhere else.",
             errors={"path": [f"{RESERVED_TOP}/ is reserved for the platform."]},
         )
     query = _clash_query(path)
+    wanted = Q(session=session) & (query | Q(path=path))
+    if other_writers:
+        wanted |= Q(path=path, session__organization_id=session.organization_id, session__status__in=UNFINISHED) & ~Q(
+            session=session
+        )
+    own = Q(session_id=session.pk)
     latest = FilteredRelation("versions", condition=Q(versions__number=F("latest_version_number")))
     rows = list(
-        Artifact.objects.filter(query | Q(path=path), session=session)
-        .annotate(latest=latest)
+        Artifact.objects.filter(wanted)
+        .annotate(
+            latest=latest,
+            # another session's file is named, never read
+            latest_content=Case(When(own, then=F("latest__content")), default=Value(""), output_field=TextField()),
+        )
+        .order_by("session_id")
         .values_list(
-            "path", "pk", "public_id", "kind", "language", "latest_version_number", "latest__pk", "latest__content",
-            "latest__author_run_id", "latest__author_user_id",
+            "path", "pk", "public_id", "kind", "language", "latest_version_number", "latest__pk", "latest_content",
+            "latest__author_run_id", "latest__author_user_id", "session_id", "session__public_id", "session__intent",
         )  # fmt: skip
     )
+    others = [
+        {"session_id": row[10], "session__public_id": row[11], "session__intent": row[12]}
+        for row in rows
+        if row[10] != session.pk
+    ][:10]
+    rows = [row for row in rows if row[10] == session.pk]
     clashes = [row[0] for row in rows if row[0] != path]
     if session.parent_id is not None:
         clashes += (
@@ -100,10 +124,10 @@ def write_target(*, session: DevelopmentSession, path: str, actor: Actor) -> Wri
         )
     if clashes:
         _refuse_clash(path, sorted(set(clashes))[0])
-    own = next((row for row in rows if row[0] == path), None)
-    if own is None:
-        return WriteTarget(path=path)
-    _, artifact_id, public_id, kind, language, number, version_id, content, author_run_id, author_user_id = own
+    mine = next((row for row in rows if row[0] == path), None)
+    if mine is None:
+        return WriteTarget(path=path, other_writers=others)
+    artifact_id, public_id, kind, language, number, version_id, content, author_run_id, author_user_id = mine[1:10]
     return WriteTarget(
         path=path,
         artifact_id=artifact_id,
@@ -115,6 +139,7 @@ def write_target(*, session: DevelopmentSession, path: str, actor: Actor) -> Wri
         latest_content=content or "",
         latest_author_run_id=author_run_id,
         latest_author_user_id=author_user_id,
+        other_writers=others,
     )
 
 

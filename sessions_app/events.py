@@ -82,6 +82,8 @@ class EventBatch:
         self.session, self.last_seq = session, last_seq
         self.events: list[SessionEvent] = []
         self.payloads: list[dict[str, Any]] = []
+        #: More of the session row to write with the counter (the step's usage): one statement for both.
+        self.session_fields: dict[str, Any] = {}
 
     def add(self, *, type: str, actor: Actor, data: dict[str, Any] | None, run: Any | None) -> SessionEvent:
         self.last_seq += 1
@@ -95,9 +97,12 @@ class EventBatch:
 
     def flush(self) -> None:
         if not self.events:
+            if self.session_fields:
+                DevelopmentSession.objects.filter(pk=self.session.pk).update(**self.session_fields)
             return
         SessionEvent.objects.bulk_create(self.events)
-        DevelopmentSession.objects.filter(pk=self.session.pk).update(last_event_seq=self.last_seq)
+        counter = {"last_event_seq": self.last_seq, **self.session_fields}
+        DevelopmentSession.objects.filter(pk=self.session.pk).update(**counter)
         public_id, payloads = self.session.public_id, list(self.payloads)
         transaction.on_commit(lambda: [live.publish(public_id, p) for p in payloads])
         self.events, self.payloads = [], []
@@ -115,6 +120,10 @@ def _open_batches() -> dict[int, EventBatch]:
 def batch_open(session_pk: int) -> bool:
     """True inside an `event_batch` of this session: the caller's transaction holds the session row lock."""
     return session_pk in _open_batches()
+
+
+def open_batch(session_pk: int) -> EventBatch | None:
+    return _open_batches().get(session_pk)
 
 
 @contextmanager

@@ -43,6 +43,8 @@ class CallContext:
     session_id: int | None = None
     run_id: int | None = None
     offline_hint: dict = field(default_factory=dict)
+    #: An agent step: its usage is counted in the step's own transaction, not when the call is recorded.
+    defer_counting: bool = False
 
 
 @dataclass
@@ -68,6 +70,8 @@ class LLMResponse:
     latency_ms: int
     cost_usd: Decimal
     content: list[dict]
+    #: The `LLMCall` recorded for it (set by `record_call`).
+    call_id: int | None = None
 
 
 class LLMError(Exception):

@@ -20,6 +20,7 @@ from agents_app import planning, runtime
 from agents_app.dispatch import RUN_AGENT
 from agents_app.models import AgentRun, RunStatus
 from agents_app.tasks import ping
+from artifacts_app.models import Artifact, ArtifactVersion
 from sessions_app.models import DevelopmentSession, SessionEvent
 from sessions_app.services.governance import membership_add, organization_create
 from tests.bench.report import table
@@ -35,26 +36,49 @@ def _solo_organization(member, n: int, i: int) -> str:  # noqa: ANN001
     return organization.slug
 
 
-def test_queries_and_milliseconds_per_agent_step(start):
-    session = start(agents=["backend"])
-    planning.plan_session(session.pk)
-    run = AgentRun.objects.get(session=session)
-    attempt = runtime.run_claim(run.pk, run.task_id)
-    counts, times = [], []
-    while True:
-        with CaptureQueriesContext(connection) as captured:
-            began = time.perf_counter()
-            state = runtime.step(run.pk, attempt)
-            times.append((time.perf_counter() - began) * 1000)
-        counts.append(len(captured))
-        if state != "continue":
-            break
-    summary = (len(counts), round(statistics.mean(counts), 1), max(counts))
-    summary += (round(statistics.median(times), 1), round(max(times), 1))
-    table(
-        "agent step (offline provider)",
-        [("steps", "queries mean", "queries max", "ms p50", "ms max"), summary],
-    )
+def test_queries_and_milliseconds_per_agent_step(start, cast):
+    """The offline backend agent, stepped as `runtime.execute` steps it (one `Carried` per task): every statement
+    the database receives, split into data statements and transaction control, by the kind of step; and the same
+    agent again in a session that already holds 500 files (in another organisation: the same paths in one
+    organisation would be cross-session conflicts, measured by the throughput bench)."""
+    rows = [("session", "step", "n", "data statements", "+ BEGIN/COMMIT…", "ms p50", "ms max")]
+    for files in (0, 500):
+        organization = _solo_organization(cast["member"], files, 0)
+        session = start(agents=["backend"], intent=f"build a chat app ({files} files)", organization=organization)
+        if files:
+            artifacts = Artifact.objects.bulk_create(
+                Artifact(session=session, path=f"lib/m_{i:03}.py", latest_version_number=1) for i in range(files)
+            )
+            ArtifactVersion.objects.bulk_create(
+                ArtifactVersion(artifact=a, number=1, content=f"X = {i}\n", sha256="0" * 64, author_kind="user")
+                for i, a in enumerate(artifacts)
+            )
+        planning.plan_session(session.pk)
+        run = AgentRun.objects.get(session=session)
+        attempt = runtime.run_claim(run.pk, run.task_id)
+        carried, by_kind = runtime.Carried(), {}
+        number, state = 0, "continue"
+        while state == "continue":
+            number += 1
+            with CaptureQueriesContext(connection) as captured:
+                began = time.perf_counter()
+                state = runtime.step(run.pk, attempt, carried)
+                elapsed = (time.perf_counter() - began) * 1000
+            statements = [q["sql"].split(" ", 1)[0].upper() for q in captured.captured_queries]
+            control = sum(s in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK") for s in statements)
+            writes = any('INSERT INTO "artifacts_app_artifactversion"' in q["sql"] for q in captured.captured_queries)
+            kind = "first of the task" if number == 1 else ("last (finish)" if state != "continue" else None)
+            kind = kind or ("writes a file" if writes else "writes nothing")
+            by_kind.setdefault(kind, []).append((len(statements) - control, control, elapsed))
+        for kind, samples in by_kind.items():
+            data = sorted({d for d, _, _ in samples})
+            control = sorted({c for _, c, _ in samples})
+            times = [t for _, _, t in samples]
+            rows.append((
+                f"{files} files", kind, len(samples), "/".join(map(str, data)), "/".join(map(str, control)),
+                round(statistics.median(times), 1), round(max(times), 1),
+            ))  # fmt: skip
+    table("agent step (offline provider): statements by kind of step", rows)
 
 
 class _PingBesideEachAgentTask:
