@@ -5,25 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents_app', '0012_knowledge_fts5'),
-        ('sessions_app', '0006_approval_expired_dismissed'),
+        ("agents_app", "0012_knowledge_fts5"),
+        ("sessions_app", "0006_approval_expired_dismissed"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agentstep',
-            name='llm_call',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='steps', to='agents_app.llmcall'),
+            model_name="agentstep",
+            name="llm_call",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="steps",
+                to="agents_app.llmcall",
+            ),
         ),
         migrations.AddField(
-            model_name='llmcall',
-            name='counted',
+            model_name="llmcall",
+            name="counted",
             field=models.BooleanField(default=True),
         ),
         migrations.AddIndex(
-            model_name='llmcall',
-            index=models.Index(condition=models.Q(('counted', False)), fields=['run'], name='llmcall_uncounted'),
+            model_name="llmcall",
+            index=models.Index(condition=models.Q(("counted", False)), fields=["run"], name="llmcall_uncounted"),
         ),
     ]
