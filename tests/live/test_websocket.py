@@ -132,7 +132,8 @@ async def test_no_gap_and_no_duplicate_while_1000_events_are_written_and_the_cli
         finally:
             await communicator.disconnect()
     for thread in threads:
-        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(thread.join, 60)
+    assert not any(thread.is_alive() for thread in threads), "a writer is stuck: it would hang the suite"
 
     assert seen == list(range(1, total + 1))
 
