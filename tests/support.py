@@ -91,3 +91,16 @@ def kill_worker_process(worker: subprocess.Popen) -> None:
 
 def worker_logs(tmp_path: Path) -> str:
     return "\n".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
+
+
+def add_files(session: DevelopmentSession, count: int, folder: str = "lib") -> None:
+    """`count` files of one version each, written by a person, in two inserts (a big session for cost tests)."""
+    from artifacts_app.models import Artifact, ArtifactVersion
+
+    artifacts = Artifact.objects.bulk_create(
+        Artifact(session=session, path=f"{folder}/module_{i:03}.py", latest_version_number=1) for i in range(count)
+    )
+    ArtifactVersion.objects.bulk_create(
+        ArtifactVersion(artifact=a, number=1, content=f"X = {i}\n", sha256="0" * 64, author_kind="user")
+        for i, a in enumerate(artifacts)
+    )

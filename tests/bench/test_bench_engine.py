@@ -20,11 +20,10 @@ from agents_app import planning, runtime
 from agents_app.dispatch import RUN_AGENT
 from agents_app.models import AgentRun, RunStatus
 from agents_app.tasks import ping
-from artifacts_app.models import Artifact, ArtifactVersion
 from sessions_app.models import DevelopmentSession, SessionEvent
 from sessions_app.services.governance import membership_add, organization_create
 from tests.bench.report import table
-from tests.support import wait_for
+from tests.support import add_files, wait_for
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db(transaction=True)]
 FIVE = ["requirements-analyst", "architect", "backend", "frontend", "test-engineer"]
@@ -45,14 +44,7 @@ def test_queries_and_milliseconds_per_agent_step(start, cast):
     for files in (0, 500):
         organization = _solo_organization(cast["member"], files, 0)
         session = start(agents=["backend"], intent=f"build a chat app ({files} files)", organization=organization)
-        if files:
-            artifacts = Artifact.objects.bulk_create(
-                Artifact(session=session, path=f"lib/m_{i:03}.py", latest_version_number=1) for i in range(files)
-            )
-            ArtifactVersion.objects.bulk_create(
-                ArtifactVersion(artifact=a, number=1, content=f"X = {i}\n", sha256="0" * 64, author_kind="user")
-                for i, a in enumerate(artifacts)
-            )
+        add_files(session, files)
         planning.plan_session(session.pk)
         run = AgentRun.objects.get(session=session)
         attempt = runtime.run_claim(run.pk, run.task_id)

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from agents_app import planning, runtime
 from agents_app.models import AgentRun
-from artifacts_app.models import Artifact, ArtifactVersion
 from tests.fake_anthropic import fake_anthropic  # noqa: F401 - fixture
+from tests.support import add_files
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +52,7 @@ def claimed_run(start, files: int = 0) -> tuple[AgentRun, int]:  # noqa: ANN001
     session = start(agents=["backend"])
     planning.plan_session(session.pk)
     run = AgentRun.objects.get(session=session)
-    if files:
-        artifacts = Artifact.objects.bulk_create(
-            Artifact(session=session, path=f"lib/module_{i:03}.py", latest_version_number=1) for i in range(files)
-        )
-        ArtifactVersion.objects.bulk_create(
-            ArtifactVersion(artifact=a, number=1, content=f"X = {i}\n", sha256="0" * 64, author_kind="user")
-            for i, a in enumerate(artifacts)
-        )
+    add_files(session, files)
     return run, runtime.run_claim(run.pk, run.task_id)
 
 
