@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -68,9 +69,7 @@ def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 def register_server_loop_if_in_memory(layer: object) -> None:
     """Called from the server's event loop (a consumer or SSE view): remember it for the bridge."""
-    from channels.layers import InMemoryChannelLayer
-
-    if isinstance(layer, InMemoryChannelLayer):
+    if _is_in_memory(layer):
         register_server_loop(asyncio.get_running_loop())
 
 
@@ -98,8 +97,33 @@ def _send(layer: Any, group: str, message: dict[str, Any]) -> None:
         sender = threading.Thread(target=lambda: asyncio.run(layer.group_send(group, message)), daemon=True)
         sender.start()
         sender.join(timeout=5)
-    else:
+    elif _is_in_memory(layer):
         async_to_sync(layer.group_send)(group, message)
+    else:
+        # A worker's thread: hand it to this process's publisher loop and wait, so one thread's events leave
+        # in order, over a connection kept open (async_to_sync here would make a new loop and connection per event).
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop()).result(timeout=5)
+
+
+_publisher: tuple[int, asyncio.AbstractEventLoop] | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """An event loop on a daemon thread of this process (a forked worker starts its own)."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or _publisher[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="harness-live-publisher", daemon=True).start()
+            _publisher = (os.getpid(), loop)
+        return _publisher[1]
+
+
+def _is_in_memory(layer: object) -> bool:
+    from channels.layers import InMemoryChannelLayer
+
+    return isinstance(layer, InMemoryChannelLayer)
 
 
 def _loop_running_here() -> bool:

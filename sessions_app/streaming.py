@@ -160,8 +160,8 @@ class _Hub:
     async def leave(self, queue: asyncio.Queue) -> None:
         if not self.drop(queue):
             return
-        if self.reader is not None:  # wait: a receive in flight holds the layer's receive lock until it ends
-            await asyncio.wait({self.reader})  # not `await`: its CancelledError is not ours to swallow
+        if self.reader is not None:  # let the cancelled receive end, but never hang the leaver on it
+            await asyncio.wait({self.reader}, timeout=1)  # not `await`: its CancelledError is not ours to swallow
         if self.channel:
             with contextlib.suppress(Exception):  # the layer may be the thing that failed
                 await self.layer.group_discard(self.group, self.channel)
