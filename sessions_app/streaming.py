@@ -120,6 +120,7 @@ class _Hub:
         self.channel = ""
         self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reader: asyncio.Task | None = None
+        self.refresher: asyncio.Task | None = None
 
     @classmethod
     async def join(cls, layer: Any, group: str, queue: asyncio.Queue) -> _Hub:
@@ -140,6 +141,7 @@ class _Hub:
                 hub.started.exception()  # retrieved: the subscribers waiting on it get it too
                 raise
             hub.reader = asyncio.create_task(hub._read())
+            hub.refresher = asyncio.create_task(hub._stay_in_group())
             hub.started.set_result(None)
         hub.queues.add(queue)
         await asyncio.shield(hub.started)  # a hub another subscriber is starting: joined once it has joined
@@ -155,6 +157,8 @@ class _Hub:
             del hubs[self.group]
         if self.reader is not None:
             self.reader.cancel()
+        if self.refresher is not None:
+            self.refresher.cancel()
         return True
 
     async def leave(self, queue: asyncio.Queue) -> None:
@@ -165,6 +169,15 @@ class _Hub:
         if self.channel:
             with contextlib.suppress(Exception):  # the layer may be the thing that failed
                 await self.layer.group_discard(self.group, self.channel)
+
+    async def _stay_in_group(self) -> None:
+        """The channel layer forgets a group member after `group_expiry` (channels-redis: a day); a hub lives as
+        long as anyone watches, so it joins again well before that."""
+        period = max(0.05, float(getattr(self.layer, "group_expiry", 86400)) / 4)
+        while True:
+            await asyncio.sleep(period)
+            with contextlib.suppress(Exception):  # a failing layer ends the reader, which tells the subscribers
+                await self.layer.group_add(self.group, self.channel)
 
     async def _read(self) -> None:
         try:
