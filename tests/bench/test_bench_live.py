@@ -6,7 +6,8 @@ Measured as a client sees it, each figure beside a raw baseline taken in the sam
   (`asyncio.gather`); the baseline is Redis PUBLISH → SUBSCRIBE to as many subscribers, read the same way;
   raw and measured rounds alternate, after a warm-up of both;
 - server CPU per event: the daphne process's user+system time (/proc/<pid>/stat) before and after the events,
-  divided by their number, at 1, 10 and 50 watchers;
+  divided by their number, at 1, 10 and 50 watchers; and net of what the same sockets cost idle for as long
+  (each one's access check every 2 s, presence), which is not per event;
 - replay: `Cursor.pages()` (the path of SSE, the websocket and `GET …/events/`) against a SELECT of the same
   rows and columns plus `json.dumps` of them, alternating, both warmed.
 """
@@ -178,21 +179,27 @@ async def measure(url: str, session: DevelopmentSession, key: str, pid: int) -> 
         await raw_round(client, subscribers, WARMUP, None)
         measured: list[float] = []
         raw: list[float] = []
-        cpu = 0.0
+        cpu, wall = 0.0, 0.0
         writer.took.clear()
         for half in range(2):  # alternate which goes first
             for kind in ("raw", "ws") if half == 0 else ("ws", "raw"):
                 if kind == "raw":
                     await raw_round(client, subscribers, EVENTS // 2, raw)
                 else:
-                    before = cpu_seconds(pid)
+                    before, began = cpu_seconds(pid), time.monotonic()
                     await ws_round(sockets, writer, EVENTS // 2, measured)
                     cpu += cpu_seconds(pid) - before
+                    wall += time.monotonic() - began
+        # The same sockets, as long, with no event: what watching costs by itself (each socket's access check
+        # every HARNESS_ACCESS_CHECK_SECONDS, presence), to take out of the per-event figure.
+        before = cpu_seconds(pid)
+        await asyncio.sleep(wall)
+        idle = cpu_seconds(pid) - before
         for p in subscribers:
             await p.aclose()
         for socket in sockets:
             await socket.close()
-        rows.append((watchers, measured, raw, cpu * 1000 / EVENTS, list(writer.took)))
+        rows.append((watchers, measured, raw, cpu * 1000 / EVENTS, list(writer.took), (cpu - idle) * 1000 / EVENTS))
         await asyncio.sleep(0.5)
     await client.aclose()
     writer.close()
@@ -209,18 +216,24 @@ def test_commit_to_client_latency_and_server_cpu_by_number_of_watchers(session, 
         "  watchers | samples | commit→client p50 / p99 ms | raw PUBLISH→SUBSCRIBE p50 / p99 ms | ratio p50 / p99"
         " | of which the writer's commit + publish, p50 ms"
     )
-    for watchers, measured, raw, _, took in rows:
+    for watchers, measured, raw, _, took, _ in rows:
         p50, p99, r50, r99 = pct(measured, 0.5), pct(measured, 0.99), pct(raw, 0.5), pct(raw, 0.99)
         ratio = f"{p50 / r50:.1f}× / {p99 / r99:.1f}×" if r50 and r99 else "n/a"
         print(
             f"  {watchers} | {len(measured)} | {p50} / {p99} | {r50} / {r99} | {ratio}  (targets ≤5× / ≤10×)"
             f" | {pct(took, 0.5)}"
         )
-    one = rows[0][3]
-    print("  server CPU per event (daphne user+sys, /proc, 10 ms ticks; includes the sockets' access checks)")
-    for watchers, _, _, cpu, _ in rows:
+    one, one_net = rows[0][3], rows[0][5]
+    print(
+        "  server CPU per event (daphne user+sys, /proc, 10 ms ticks) | gross | ratio to one watcher"
+        " | net of the same sockets idle as long (access checks, presence) | ratio"
+    )
+    for watchers, _, _, cpu, _, net in rows:
         ratio = f"{cpu / one:.1f}×" if one else "n/a"
-        print(f"  {watchers} watchers | {cpu:.2f} ms per event | {ratio} one watcher's  (target at 50: ≤3×)")
+        net_ratio = f"{net / one_net:.1f}×" if one_net > 0 else "n/a"
+        print(
+            f"  {watchers} watchers | {cpu:.2f} ms | {ratio} | {net:.2f} ms | {net_ratio}  (target at 50: ≤3×)"
+        )
 
 
 # -- replay --------------------------------------------------------------------------------------------------
