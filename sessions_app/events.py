@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from sessions_app import live
@@ -165,21 +165,56 @@ def event_record(
     if batch is not None:
         return batch.add(type=type, actor=actor, data=data, run=run)
     with transaction.atomic(savepoint=False):
-        last_seq = (
-            DevelopmentSession.objects.select_for_update(no_key=True)
-            .values_list("last_event_seq", flat=True)
-            .get(pk=session.pk)
-        )
-        seq = last_seq + 1
-        DevelopmentSession.objects.filter(pk=session.pk).update(last_event_seq=seq)
-        event = _event(session, seq, type, actor, data, run)
-        event.save(force_insert=True)
-        session.last_event_seq = seq
+        event = _event(session, 0, type, actor, data, run)
+        if connection.vendor == "postgresql":
+            _insert_next(event)
+        else:
+            last_seq = (
+                DevelopmentSession.objects.select_for_update(no_key=True)
+                .values_list("last_event_seq", flat=True)
+                .get(pk=session.pk)
+            )
+            event.seq = last_seq + 1
+            DevelopmentSession.objects.filter(pk=session.pk).update(last_event_seq=event.seq)
+            event.save(force_insert=True)
+        session.last_event_seq = event.seq
         payload = event_payload(
             event, session_public_id=session.public_id, run_public_id=run.public_id if run else None
         )
         transaction.on_commit(lambda: live.publish(session.public_id, payload))
     return event
+
+
+_INSERT_NEXT = """
+    WITH counter AS (
+        UPDATE sessions_app_developmentsession SET last_event_seq = last_event_seq + 1
+        WHERE id = %s RETURNING last_event_seq
+    )
+    INSERT INTO sessions_app_sessionevent
+        (session_id, seq, type, run_id, actor_kind, actor_user_id, actor_ref, actor_name, data, at)
+    SELECT %s, counter.last_event_seq, %s, %s, %s, %s, %s, %s, %s, %s FROM counter
+    RETURNING id, seq
+"""
+
+
+def _insert_next(event: SessionEvent) -> None:
+    """PostgreSQL: take the session's next seq and insert the event in ONE statement. The UPDATE locks the session
+    row until the transaction ends, exactly as `SELECT … FOR NO KEY UPDATE` + `UPDATE` did in two."""
+    data = SessionEvent._meta.get_field("data").get_db_prep_save(event.data, connection)
+    at = SessionEvent._meta.get_field("at").get_db_prep_save(event.at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_NEXT,
+            [
+                event.session_id, event.session_id, event.type, event.run_id, event.actor_kind, event.actor_user_id,
+                event.actor_ref, event.actor_name, data, at,
+            ],
+        )  # fmt: skip
+        row = cursor.fetchone()
+    if row is None:
+        raise DevelopmentSession.DoesNotExist(f"session {event.session_id} does not exist")
+    event.pk, event.seq = row
+    event._state.adding, event._state.db = False, connection.alias
 
 
 def _event(

@@ -100,6 +100,28 @@ class Writer:
     async def write_async(self) -> float:
         return await asyncio.get_running_loop().run_in_executor(self.thread, self.write)
 
+    def raw_commit(self) -> float:
+        """The database's floor for the same write: one INSERT of a row like an event's, committed (durably, as
+        every commit here), on the same connection. Milliseconds."""
+        began = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_raw_commit (type, data, at) VALUES (%s, %s, now())",
+                ["bench.tick", json.dumps({"t": began})],
+            )
+        return (time.perf_counter() - began) * 1000
+
+    async def raw_commits(self, count: int) -> list[float]:
+        def run() -> list[float]:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TABLE IF NOT EXISTS bench_raw_commit (id bigserial PRIMARY KEY, type varchar(60), "
+                    "data jsonb, at timestamptz)"
+                )
+            return [self.raw_commit() for _ in range(count)]
+
+        return await asyncio.get_running_loop().run_in_executor(self.thread, run)
+
     def close(self) -> None:
         self.thread.submit(lambda: connection.close()).result()  # the thread's own connection
         self.thread.shutdown()
@@ -190,6 +212,7 @@ async def measure(url: str, session: DevelopmentSession, key: str, pid: int) -> 
                     await ws_round(sockets, writer, EVENTS // 2, measured)
                     cpu += cpu_seconds(pid) - before
                     wall += time.monotonic() - began
+        commits = await writer.raw_commits(EVENTS)
         # The same sockets, as long, with no event: what watching costs by itself (each socket's access check
         # every HARNESS_ACCESS_CHECK_SECONDS, presence), to take out of the per-event figure.
         before = cpu_seconds(pid)
@@ -199,7 +222,9 @@ async def measure(url: str, session: DevelopmentSession, key: str, pid: int) -> 
             await p.aclose()
         for socket in sockets:
             await socket.close()
-        rows.append((watchers, measured, raw, cpu * 1000 / EVENTS, list(writer.took), (cpu - idle) * 1000 / EVENTS))
+        rows.append(
+            (watchers, measured, raw, cpu * 1000 / EVENTS, list(writer.took), (cpu - idle) * 1000 / EVENTS, commits)
+        )
         await asyncio.sleep(0.5)
     await client.aclose()
     writer.close()
@@ -214,21 +239,24 @@ def test_commit_to_client_latency_and_server_cpu_by_number_of_watchers(session, 
     print(f"\nlive delivery — {what_ran()} · daphne: 1 process, websockets client, {EVENTS} events per row")
     print(
         "  watchers | samples | commit→client p50 / p99 ms | raw PUBLISH→SUBSCRIBE p50 / p99 ms | ratio p50 / p99"
-        " | of which the writer's commit + publish, p50 ms"
+        " | of which the writer's commit + publish, p50 ms | a raw INSERT + COMMIT, p50 / p99 ms"
+        " | ratio to raw commit + raw publish, p50 / p99"
     )
-    for watchers, measured, raw, _, took, _ in rows:
+    for watchers, measured, raw, _, took, _, commits in rows:
         p50, p99, r50, r99 = pct(measured, 0.5), pct(measured, 0.99), pct(raw, 0.5), pct(raw, 0.99)
+        c50, c99 = pct(commits, 0.5), pct(commits, 0.99)
         ratio = f"{p50 / r50:.1f}× / {p99 / r99:.1f}×" if r50 and r99 else "n/a"
+        floor = f"{p50 / (r50 + c50):.1f}× / {p99 / (r99 + c99):.1f}×" if r50 + c50 and r99 + c99 else "n/a"
         print(
             f"  {watchers} | {len(measured)} | {p50} / {p99} | {r50} / {r99} | {ratio}  (targets ≤5× / ≤10×)"
-            f" | {pct(took, 0.5)}"
+            f" | {pct(took, 0.5)} | {c50} / {c99} | {floor}"
         )
     one, one_net = rows[0][3], rows[0][5]
     print(
         "  server CPU per event (daphne user+sys, /proc, 10 ms ticks) | gross | ratio to one watcher"
         " | net of the same sockets idle as long (access checks, presence) | ratio"
     )
-    for watchers, _, _, cpu, _, net in rows:
+    for watchers, _, _, cpu, _, net, _ in rows:
         ratio = f"{cpu / one:.1f}×" if one else "n/a"
         net_ratio = f"{net / one_net:.1f}×" if one_net > 0 else "n/a"
         print(
