@@ -270,9 +270,9 @@ def _append_user(messages: list[dict], blocks: list[dict]) -> list[dict]:
     return [*messages, {"role": "user", "content": blocks}]
 
 
-def _lock_fenced(run_id: int, session_id: int, attempt: int) -> AgentRun:
-    session_lock_row(session_id)
-    return _run_fenced(run_id, attempt)
+def _lock_fenced(run_id: int, attempt: int) -> AgentRun:
+    """Session and run locked by one read, if the run is still this worker's."""
+    return _run_fenced(run_id, attempt, lock_session=True)
 
 
 def _run_fenced(run_id: int, attempt: int, *, lock_session: bool = False) -> AgentRun:
@@ -418,7 +418,7 @@ def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
     if approval.is_pending():
         return "parked"
     with transaction.atomic():
-        run = _lock_fenced(run.pk, run.session_id, attempt)
+        run = _lock_fenced(run.pk, attempt)
         toolbox = Toolbox(run, checkpoint, policy_for(run.session.organization), step=run.step + 1)
         pending = dict(checkpoint["pending"])
         settled = toolbox.settle_pending(approval.status, approval.comment)
@@ -430,7 +430,7 @@ def _settle_decision(run: AgentRun, attempt: int, checkpoint: dict) -> str:
 def _settle_answer(run: AgentRun, attempt: int, checkpoint: dict) -> str:
     """A parked question: its answer becomes the `ask_human` result; unanswered, the run waits again."""
     with transaction.atomic():
-        run = _lock_fenced(run.pk, run.session_id, attempt)
+        run = _lock_fenced(run.pk, attempt)
         pending = checkpoint["pending"]
         settled = conversation.question_settle(run=run, pending=pending)
         if settled is None:
@@ -452,7 +452,7 @@ def _resume_with(run: AgentRun, checkpoint: dict, settled: dict) -> None:
 
 def _pause_at_boundary(run: AgentRun, attempt: int) -> str:
     with transaction.atomic():
-        park_paused(_lock_fenced(run.pk, run.session_id, attempt))
+        park_paused(_lock_fenced(run.pk, attempt))
     return "paused"
 
 
@@ -460,7 +460,7 @@ def _continue_later(run_id: int, attempt: int) -> str:
     """The slice is used up: queue the run again under the same task id; it resumes from its checkpoint."""
     with transaction.atomic():
         try:
-            run = _lock_fenced(run_id, AgentRun.objects.values_list("session_id", flat=True).get(pk=run_id), attempt)
+            run = _lock_fenced(run_id, attempt)
         except Fenced:
             return "fenced"
         run.checkpoint = {**run.checkpoint, "continued": True}
@@ -480,7 +480,7 @@ def _retry_later(run: AgentRun, attempt: int, fault: LLMError) -> str:
     delay = retry_policy.backoff_seconds(run.fault_retries, fault.retry_after)
     with transaction.atomic():
         try:
-            run = _lock_fenced(run.pk, run.session_id, attempt)
+            run = _lock_fenced(run.pk, attempt)
         except Fenced:
             return "fenced"
         now = timezone.now()
@@ -521,7 +521,7 @@ def _fail_or_fenced(run: AgentRun, attempt: int, category: str, error: str) -> s
 
 def fail(run: AgentRun, attempt: int, category: str, error: str) -> str:
     with transaction.atomic():
-        run = _lock_fenced(run.pk, run.session_id, attempt)
+        run = _lock_fenced(run.pk, attempt)
         run.status, run.failure_category, run.error = RunStatus.FAILED, category, error[:2000]
         run.finished_at, run.retry_at = timezone.now(), None
         run.save(update_fields=["status", "failure_category", "error", "finished_at", "retry_at"])

@@ -17,7 +17,7 @@ from artifacts_app.models import RESERVED_TOP, Artifact, ArtifactVersion, artifa
 from sessions_app import inputs
 from sessions_app.access import require_session_access
 from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.events import Actor, batch_open, event_record, session_lock_row
+from sessions_app.events import Actor, event_record, open_batch, session_lock_row
 from sessions_app.models import DevelopmentSession, SessionStatus
 
 MAX_CONTENT_BYTES = inputs.ARTIFACT_CONTENT.max_bytes
@@ -143,11 +143,6 @@ def write_target(
     )
 
 
-def artifact_path_check(*, session: DevelopmentSession, path: str, actor: Actor) -> None:
-    """`write_target` for a caller that only needs the refusal."""
-    write_target(session=session, path=path, actor=actor)
-
-
 def _clash_query(path: str) -> Q:
     folders = ["/".join(path.split("/")[:i]) for i in range(1, path.count("/") + 1)]
     query = Q(path__iexact=path) | Q(path__istartswith=f"{path}/")
@@ -211,7 +206,7 @@ def artifact_write(
         raise InvalidInput(f"{path} is larger than {MAX_CONTENT_BYTES // 1024} KB.", errors={"content": ["Too large."]})
     if kind is not None and kind not in ArtifactKind.values:
         kind = None
-    if batch_open(session.pk):
+    if open_batch(session.pk) is not None:
         return _write_locked(session, path, content, actor, base_number, kind, author_run, author_step, target)
     with transaction.atomic():
         session_lock_row(session.pk)

@@ -117,12 +117,8 @@ def _open_batches() -> dict[int, EventBatch]:
     return _batches.by_session
 
 
-def batch_open(session_pk: int) -> bool:
-    """True inside an `event_batch` of this session: the caller's transaction holds the session row lock."""
-    return session_pk in _open_batches()
-
-
 def open_batch(session_pk: int) -> EventBatch | None:
+    """The session's `event_batch`, if one is open here: then the caller's transaction holds the session row lock."""
     return _open_batches().get(session_pk)
 
 
@@ -161,7 +157,7 @@ def event_record(
     writers of one session queue up and commit in `seq` order: a reader of the log never sees
     seq N+1 before seq N. Inside `event_batch` the event is written with the batch's other events.
     """
-    batch = _open_batches().get(session.pk)
+    batch = open_batch(session.pk)
     if batch is not None:
         return batch.add(type=type, actor=actor, data=data, run=run)
     with transaction.atomic(savepoint=False):

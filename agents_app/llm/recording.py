@@ -25,6 +25,9 @@ from agents_app.llm.pricing import cost_of
 
 logger = logging.getLogger(__name__)
 
+#: The four kinds of token a call is billed for: `Usage`'s fields and the run's and session's counters alike.
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
 
 def record_call(
     context: CallContext,
@@ -76,13 +79,8 @@ def _count(session_id: int | None, run_id: int | None, usage: Usage, cost: Decim
 
     if not usage.total and not cost:
         return
-    counters = {
-        "input_tokens": F("input_tokens") + usage.input_tokens,
-        "output_tokens": F("output_tokens") + usage.output_tokens,
-        "cache_read_tokens": F("cache_read_tokens") + usage.cache_read_tokens,
-        "cache_write_tokens": F("cache_write_tokens") + usage.cache_write_tokens,
-        "cost_usd": F("cost_usd") + cost,
-    }
+    counters = {name: F(name) + getattr(usage, name) for name in TOKEN_FIELDS}
+    counters["cost_usd"] = F("cost_usd") + cost
     if run_id is not None:
         AgentRun.objects.filter(pk=run_id).update(**counters)
     if session_id is not None:
@@ -97,15 +95,14 @@ def count_in_step(run: Any, response: LLMResponse) -> dict[str, Any]:
     both (in memory). Returns the session's new counters, for the statement that writes the session row."""
     usage, cost = response.usage, response.cost_usd
     session = run.session
-    fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    for name in fields:
+    for name in TOKEN_FIELDS:
         setattr(run, name, getattr(run, name) + getattr(usage, name))
         setattr(session, name, getattr(session, name) + getattr(usage, name))
     run.cost_usd += cost
     session.cost_usd += cost
     session.tokens_used += usage.total
     session.usage_estimated = session.usage_estimated or usage.estimated
-    return {name: getattr(session, name) for name in (*fields, "cost_usd", "tokens_used", "usage_estimated")}
+    return {name: getattr(session, name) for name in (*TOKEN_FIELDS, "cost_usd", "tokens_used", "usage_estimated")}
 
 
 def count_uncounted(*, run_id: int) -> int:
